@@ -1,0 +1,361 @@
+"""N-gram language models: sliding windows, counting, smoothing, perplexity, sampling.
+
+An n-gram model makes the Markov assumption: the next token depends only on the previous
+``order - 1`` tokens. By the chain rule a sentence w_1 .. w_T then has probability
+
+    P(w_1 .. w_T) = prod_t P(w_t | w_{t-n+1} .. w_{t-1})
+
+and every factor is estimated from counts. Three estimators live here:
+
+- ``"mle"``:  c(context, w) / c(context, .)          (zero for anything unseen)
+- ``"add_k"``: (c(context, w) + k) / (c(context, .) + k |V|)   (Lidstone; Laplace when k = 1)
+- ``"kneser_ney"``: interpolated Kneser-Ney (Chen and Goodman, 1998), below.
+
+Sentences are padded: ``order - 1`` start markers ``<s>`` before, one end marker ``</s>`` after,
+so the first word has a full context and the model learns where sentences stop. Words never
+seen in training are read as ``<unk>``. The vocabulary holds every training word, ``<s>``,
+``</s>`` and ``<unk>``; every distribution below sums to one over it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from tinylm.ngram_kernels import check_key_range, context_totals, continuation_counts, count_ngrams
+
+UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+SMOOTHINGS = ("mle", "add_k", "kneser_ney")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sliding windows over words, characters and bytes
+# ---------------------------------------------------------------------------------------------
+
+
+def ngrams(seq: Sequence, n: int) -> list[tuple]:
+    """All windows of ``n`` consecutive items: ngrams("abcd", 2) -> [('a','b'), ('b','c'), ...]."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+
+
+def char_ngrams(text: str, n: int) -> list[str]:
+    """Windows of ``n`` characters: char_ngrams("hello", 3) -> ['hel', 'ell', 'llo']."""
+    if not isinstance(text, str):
+        raise TypeError(f"char_ngrams expects a str, got {type(text).__name__}")
+    return ["".join(g) for g in ngrams(text, n)]
+
+
+def byte_ngrams(text: str | bytes, n: int) -> list[bytes]:
+    """Windows of ``n`` bytes of the UTF-8 encoding: one Chinese character is 3 bytes."""
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    return [data[i : i + n] for i in range(len(data) - n + 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The language model
+# ---------------------------------------------------------------------------------------------
+
+
+class NGramLM:
+    """An n-gram language model over string tokens.
+
+    >>> lm = NGramLM(order=2, smoothing="add_k", k=1.0).fit([["a", "b"], ["a", "c"]])
+    >>> round(lm.prob("b", ["a"]), 4)   # (1 + 1) / (2 + 1 * 6): 6 = a, b, c, <s>, </s>, <unk>
+    0.25
+    """
+
+    def __init__(self, order: int = 3, smoothing: str = "kneser_ney", k: float = 1.0,
+                 discount: float = 0.75):
+        if not isinstance(order, int) or order < 1:
+            raise ValueError(f"order must be an int >= 1, got {order!r}")
+        if smoothing not in SMOOTHINGS:
+            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
+        if smoothing == "add_k" and not k > 0:
+            raise ValueError(f"add_k needs k > 0 (k = 0 is smoothing='mle'), got k={k!r}")
+        if smoothing == "kneser_ney" and not 0 < discount <= 1:
+            raise ValueError(f"kneser_ney needs 0 < discount <= 1, got discount={discount!r}")
+        self.order, self.smoothing, self.k, self.discount = order, smoothing, float(k), discount
+        self.vocab: list[str] = []  # id -> token
+        self._fitted = False
+
+    def __repr__(self) -> str:
+        fitted = f", vocab={len(self.vocab)}" if self._fitted else ", unfitted"
+        return f"NGramLM(order={self.order}, smoothing={self.smoothing!r}{fitted})"
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, sentences: Iterable[Sequence[str]]) -> NGramLM:
+        """Count every 1..order-gram of the padded sentences. Returns self."""
+        sentences = _check_sentences(sentences)
+        self._build_vocab(sentences)
+        tokens, targets = self._encode(sentences)
+        check_key_range(len(self.vocab), self.order)
+        V = len(self.vocab)
+
+        # counts[m]: (keys, counts) of the (m+1)-grams, i.e. the n-grams with a context of m
+        counts = [count_ngrams(tokens, targets, m + 1, V) for m in range(self.order)]
+
+        # What each level of the model counts. MLE and add-k use raw counts everywhere.
+        # Kneser-Ney uses raw counts only at the top level; a lower level asks "in how many
+        # different contexts did this n-gram appear?": the continuation count N1+(. ctx w).
+        self._levels = []
+        for m in range(self.order):
+            keys, values = counts[m]
+            if self.smoothing == "kneser_ney" and m < self.order - 1:
+                keys, values = continuation_counts(counts[m + 1][0], m + 1, V)
+            ctx_keys, totals, types = context_totals(keys, values, V)
+            self._levels.append(_Level(keys, values, ctx_keys, totals, types))
+        self.n_train_tokens = int(targets.shape[0])
+        self._fitted = True
+        return self
+
+    def _build_vocab(self, sentences: list[list[str]]) -> None:
+        freq = Counter(tok for sent in sentences for tok in sent)
+        words = sorted(freq, key=lambda w: (-freq[w], w))  # most frequent first, then a-z
+        self.vocab = [UNK, BOS, EOS, *words]
+        self.index = {tok: i for i, tok in enumerate(self.vocab)}
+        self.counts = freq
+
+    def _ids(self, tokens: Iterable[str]) -> list[int]:
+        unk = self.index[UNK]
+        return [self.index.get(t, unk) for t in tokens]
+
+    def _encode(self, sentences: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Flatten padded sentences to ids; ``targets`` marks every position that is predicted."""
+        pad = [self.index[BOS]] * (self.order - 1)
+        tokens: list[int] = []
+        targets: list[int] = []
+        for sent in sentences:
+            start = len(tokens) + len(pad)
+            tokens += pad + self._ids(sent) + [self.index[EOS]]
+            targets += range(start, len(tokens))
+        return np.asarray(tokens, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+
+    # -- probabilities -----------------------------------------------------------------------
+
+    def prob(self, word: str, context: Sequence[str] = ()) -> float:
+        """P(word | context). Only the last ``order - 1`` tokens of the context are used; a
+        shorter context asks the lower-order model (``()`` is the unigram distribution)."""
+        self._check_fitted()
+        ctx = self._context_ids(context)
+        return float(self._probs(np.array([self._ids([word])[0]]), ctx[None, :])[0])
+
+    def logprob(self, word: str, context: Sequence[str] = ()) -> float:
+        """Natural log of ``prob`` (``-inf`` where the MLE gives zero)."""
+        p = self.prob(word, context)
+        return math.log(p) if p > 0 else -math.inf
+
+    def distribution(self, context: Sequence[str] = ()) -> np.ndarray:
+        """P(. | context) over ``self.vocab``: an array of ``len(vocab)`` probabilities."""
+        self._check_fitted()
+        ctx = self._context_ids(context)
+        words = np.arange(len(self.vocab), dtype=np.int64)
+        return self._probs(words, np.broadcast_to(ctx, (len(words), len(ctx))))
+
+    def sentence_logprob(self, sentence: Sequence[str]) -> float:
+        """log P(sentence) by the chain rule, including the final ``</s>``."""
+        return float(np.sum(self._target_logprobs(_check_sentences([sentence]))))
+
+    def perplexity(self, sentences: Iterable[Sequence[str]]) -> float:
+        """exp of the mean negative log-probability per predicted token (words and ``</s>``)."""
+        logp = self._target_logprobs(_check_sentences(sentences))
+        return float(np.exp(-np.mean(logp)))
+
+    def _target_logprobs(self, sentences: list[list[str]]) -> np.ndarray:
+        self._check_fitted()
+        tokens, targets = self._encode(sentences)
+        m = self.order - 1
+        contexts = tokens[targets[:, None] + np.arange(-m, 0)]  # (n_targets, m)
+        with np.errstate(divide="ignore"):
+            return np.log(self._probs(tokens[targets], contexts))
+
+    def _context_ids(self, context: Sequence[str]) -> np.ndarray:
+        if isinstance(context, str):
+            raise TypeError(f"context must be a sequence of tokens, got the str {context!r}; "
+                            f"did you mean {context.split()!r}?")
+        context = list(context)[-(self.order - 1):] if self.order > 1 else []
+        return np.asarray(self._ids(context), dtype=np.int64)
+
+    def _probs(self, words: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        """Vectorised P(words[i] | contexts[i]).
+
+        words: (n,) ids; contexts: (n, m) ids with 0 <= m <= order - 1, newest token last
+        """
+        m = contexts.shape[1]
+        V = len(self.vocab)
+        if self.smoothing == "kneser_ney":
+            return self._kneser_ney(words, contexts)
+        count, total, _ = self._lookup(m, words, contexts)
+        if self.smoothing == "add_k":
+            return (count + self.k) / (total + self.k * V)
+        with np.errstate(invalid="ignore", divide="ignore"):  # MLE: unseen context -> 0
+            return np.where(total > 0, count / np.maximum(total, 1), 0.0)
+
+    def _kneser_ney(self, words: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        """Interpolated Kneser-Ney, from the shortest context up to the full one:
+
+            P(w | c) = max(a(c, w) - d, 0) / T(c)  +  d * N(c) / T(c) * P(w | c minus its oldest)
+
+        a(c, w) is the count of (c, w) at the top level and its continuation count below it;
+        T(c) = sum_w a(c, w); N(c) = #{w : a(c, w) > 0} is how many times we discounted, so the
+        second term hands exactly the discounted mass to the shorter context. Below the unigram
+        level sits the uniform distribution 1 / |V|: that is what gives ``<unk>`` its share.
+        A context never seen (T(c) = 0) passes the shorter context's estimate through unchanged.
+        """
+        d, V = self.discount, len(self.vocab)
+        p = np.full(words.shape[0], 1.0 / V)
+        for m in range(contexts.shape[1] + 1):  # m = length of the context at this level
+            count, total, types = self._lookup(m, words, contexts[:, contexts.shape[1] - m :])
+            seen = total > 0
+            safe_total = np.maximum(total, 1)
+            interpolated = (np.maximum(count - d, 0.0) + d * types * p) / safe_total
+            p = np.where(seen, interpolated, p)
+        return p
+
+    def _lookup(self, m: int, words: np.ndarray, contexts: np.ndarray):
+        """Level m's count a(c, w), total T(c) and types N(c) for each (context, word) row.
+
+        contexts: (n, m) ids. Returns three float arrays of shape (n,).
+        """
+        level, V = self._levels[m], len(self.vocab)
+        ctx_keys = np.zeros(words.shape[0], dtype=np.int64)
+        for j in range(m):
+            ctx_keys = ctx_keys * V + contexts[:, j]
+        count = _find(level.keys, level.values, ctx_keys * V + words)
+        total = _find(level.ctx_keys, level.totals, ctx_keys)
+        types = _find(level.ctx_keys, level.types, ctx_keys)
+        return count, total, types
+
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise RuntimeError("this NGramLM is not fitted yet: call .fit(sentences) first")
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def generate(self, max_tokens: int = 20, context: Sequence[str] = (),
+                 seed: int | np.random.Generator | None = None) -> list[str]:
+        """Sample up to ``max_tokens`` tokens after ``context``, stopping at ``</s>``.
+
+        The context is read as the start of a sentence (it is padded with ``<s>``). ``<s>`` is
+        never sampled; ``</s>`` ends the sample and is not returned.
+        """
+        self._check_fitted()
+        if max_tokens < 0:
+            raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
+        rng = np.random.default_rng(seed)
+        history = [BOS] * (self.order - 1) + list(context)
+        out: list[str] = []
+        for _ in range(max_tokens):
+            p = self.distribution(history)
+            p[self.index[BOS]] = 0.0
+            if p.sum() <= 0:  # the MLE can meet a context it never saw
+                break
+            token = self.vocab[rng.choice(len(p), p=p / p.sum())]
+            if token == EOS:
+                break
+            out.append(token)
+            history.append(token)
+        return out
+
+
+class _Level:
+    """One level of the model: n-grams with a context of m tokens, as sorted key tables."""
+
+    def __init__(self, keys, values, ctx_keys, totals, types):
+        self.keys, self.values = keys, values  # (n,) n-gram keys -> a(c, w)
+        self.ctx_keys, self.totals, self.types = ctx_keys, totals, types  # (m,) -> T(c), N(c)
+
+
+def _find(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """values[keys == q] for each query, 0 where the key is absent (binary search)."""
+    if len(keys) == 0:
+        return np.zeros(queries.shape[0])
+    idx = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    hit = keys[idx] == queries
+    return np.where(hit, values[idx], 0).astype(np.float64)
+
+
+def _check_sentences(sentences) -> list[list[str]]:
+    """Accept an iterable of token lists; reject the usual mistakes with a clear message."""
+    if isinstance(sentences, str):
+        raise TypeError("expected a list of sentences (lists of tokens), got a str")
+    out = []
+    for i, sent in enumerate(sentences):
+        if isinstance(sent, str):
+            raise TypeError(f"sentence {i} is a str; a sentence must be a list of tokens, "
+                            f"e.g. {sent.split()[:5]!r}")
+        sent = list(sent)
+        for tok in sent:
+            if not isinstance(tok, str):
+                raise TypeError(f"sentence {i}: tokens must be str, got {type(tok).__name__} "
+                                f"{tok!r}")
+            if tok in (BOS, EOS):
+                raise ValueError(f"sentence {i} contains the reserved marker {tok!r}; "
+                                 "NGramLM adds the sentence markers itself")
+        out.append(sent)
+    if not out:
+        raise ValueError("no sentences given: need at least one sentence")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# N-gram features: the "gram list" as a feature space
+# ---------------------------------------------------------------------------------------------
+
+
+class NGramFeatures:
+    """Count vectors over the frequent n-grams of a collection of texts.
+
+    ``fit`` slides a window of ``n`` characters, bytes or words over every text, keeps the
+    grams seen at least ``min_count`` times (the thresholded "gram list"), and each kept gram
+    becomes one dimension. ``transform`` maps each text to its vector of gram counts.
+    """
+
+    LEVELS = ("char", "byte", "word")
+
+    def __init__(self, n: int = 3, level: str = "char", min_count: int = 2,
+                 max_features: int | None = None):
+        if level not in self.LEVELS:
+            raise ValueError(f"level must be one of {self.LEVELS}, got {level!r}")
+        if n < 1 or min_count < 1:
+            raise ValueError(f"need n >= 1 and min_count >= 1, got n={n}, min_count={min_count}")
+        self.n, self.level, self.min_count, self.max_features = n, level, min_count, max_features
+        self.grams: list = []
+
+    def _grams(self, text: str) -> list:
+        if self.level == "char":
+            return char_ngrams(text, self.n)
+        if self.level == "byte":
+            return byte_ngrams(text, self.n)
+        return ngrams(text.split(), self.n)
+
+    def fit(self, texts: Iterable[str]) -> NGramFeatures:
+        freq = Counter(g for text in texts for g in self._grams(text))
+        kept = [g for g, c in freq.most_common(self.max_features) if c >= self.min_count]
+        if not kept:
+            raise ValueError(f"no {self.n}-gram occurs at least min_count={self.min_count} times")
+        self.grams = kept
+        self.index = {g: i for i, g in enumerate(kept)}
+        return self
+
+    def transform(self, texts: Iterable[str]) -> np.ndarray:
+        """(n_texts, n_features) array of gram counts."""
+        if not self.grams:
+            raise RuntimeError("NGramFeatures is not fitted yet: call .fit(texts) first")
+        texts = list(texts)
+        X = np.zeros((len(texts), len(self.grams)))
+        for row, text in enumerate(texts):
+            for g in self._grams(text):
+                j = self.index.get(g)
+                if j is not None:
+                    X[row, j] += 1
+        return X
+
+    def fit_transform(self, texts: Iterable[str]) -> np.ndarray:
+        texts = list(texts)
+        return self.fit(texts).transform(texts)

@@ -1,0 +1,97 @@
+"""The Numba counting kernels equal their plain-Python references (run also with
+NUMBA_DISABLE_JIT=1, where the kernels run as ordinary Python)."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinylm.ngram_kernels import (
+    check_key_range,
+    context_totals,
+    continuation_counts,
+    continuation_counts_reference,
+    count_ngrams,
+    count_ngrams_reference,
+    gram_of,
+    key_of,
+)
+
+
+def padded_corpus(sentences, order, bos=1, eos=2):
+    """Flat ids with order-1 <s> before each sentence and </s> after, and the target positions."""
+    tokens, targets = [], []
+    for sent in sentences:
+        start = len(tokens) + order - 1
+        tokens += [bos] * (order - 1) + list(sent) + [eos]
+        targets += range(start, len(tokens))
+    return np.array(tokens, dtype=np.int64), np.array(targets, dtype=np.int64)
+
+
+def as_counter(keys, counts, k, base):
+    return Counter({gram_of(key, k, base): int(c) for key, c in zip(keys, counts, strict=True)})
+
+
+sentences = st.lists(st.lists(st.integers(3, 9), max_size=15), min_size=1, max_size=10)
+
+
+@settings(max_examples=50, deadline=None)
+@given(sents=sentences, order=st.integers(1, 5))
+def test_count_ngrams_equals_reference(sents, order):
+    base = 10
+    tokens, targets = padded_corpus(sents, order)
+    for k in range(1, order + 1):
+        keys, counts = count_ngrams(tokens, targets, k, base)
+        assert np.all(np.diff(keys) > 0), "keys must come out sorted and unique"
+        assert as_counter(keys, counts, k, base) == count_ngrams_reference(tokens, targets, k)
+
+
+@settings(max_examples=50, deadline=None)
+@given(sents=sentences, order=st.integers(2, 5))
+def test_continuation_counts_equal_reference(sents, order):
+    base = 10
+    tokens, targets = padded_corpus(sents, order)
+    for k in range(1, order):
+        higher_keys, _ = count_ngrams(tokens, targets, k + 1, base)
+        keys, counts = continuation_counts(higher_keys, k, base)
+        expected = continuation_counts_reference(count_ngrams_reference(tokens, targets, k + 1))
+        assert as_counter(keys, counts, k, base) == expected
+
+
+def test_continuation_counts_small_case():
+    # bigrams (a b) (c b) (a b) (b d): b follows two distinct tokens, d one
+    a, b, c, d = 3, 4, 5, 6
+    higher = np.array(sorted({key_of(g, 10) for g in [(a, b), (c, b), (b, d)]}), dtype=np.int64)
+    keys, counts = continuation_counts(higher, 1, 10)
+    assert dict(zip(keys.tolist(), counts.tolist(), strict=True)) == {b: 2, d: 1}
+
+
+@settings(max_examples=50, deadline=None)
+@given(grams=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1),
+       values=st.data())
+def test_context_totals_equal_reference(grams, values):
+    base = 7
+    keys = np.array(sorted({key_of(g, base) for g in grams}), dtype=np.int64)
+    vals = np.array(values.draw(st.lists(st.integers(0, 5), min_size=len(keys),
+                                         max_size=len(keys))), dtype=np.int64)
+    ctx, totals, types = context_totals(keys, vals, base)
+    ref_tot, ref_types = Counter(), Counter()
+    for key, v in zip(keys.tolist(), vals.tolist(), strict=True):
+        ref_tot[key // base] += v
+        ref_types[key // base] += v > 0
+    assert ctx.tolist() == sorted(ref_tot)
+    assert totals.tolist() == [ref_tot[c] for c in sorted(ref_tot)]
+    assert types.tolist() == [ref_types[c] for c in sorted(ref_tot)]
+
+
+@given(gram=st.lists(st.integers(0, 999), min_size=1, max_size=6))
+def test_keys_round_trip(gram):
+    assert gram_of(key_of(gram, 1000), len(gram), 1000) == tuple(gram)
+
+
+def test_key_range_is_checked():
+    check_key_range(50_000, 4)
+    with pytest.raises(ValueError, match="use a lower order"):
+        check_key_range(50_000, 5)
