@@ -167,3 +167,10 @@ def test_ngram_features_threshold_and_counts():
     assert words.grams[:2] == [("to",), ("be",)]
     with pytest.raises(ValueError, match="min_count=9"):
         NGramFeatures(n=2, min_count=9).fit(texts)
+
+
+def test_context_counts_are_the_raw_counts():
+    lm = NGramLM(2, "mle").fit(TOY)
+    counts = lm.context_counts(["a"])
+    assert counts[lm.index["b"]] == 1 and counts[lm.index["c"]] == 1 and counts.sum() == 2
+    assert lm.context_counts([])[lm.index["</s>"]] == 2

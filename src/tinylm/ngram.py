@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -115,26 +116,37 @@ class NGramLM:
         return self
 
     def _build_vocab(self, sentences: list[list[str]]) -> None:
-        freq = Counter(tok for sent in sentences for tok in sent)
-        words = sorted(freq, key=lambda w: (-freq[w], w))  # most frequent first, then a-z
+        """Vocabulary: the markers, then the training words, most frequent first (then a-z)."""
+        freq = Counter(chain.from_iterable(sentences))
+        _check_tokens(freq, sentences)  # a type check per distinct token, not per token
+        words = sorted(freq, key=lambda w: (-freq[w], w))
         self.vocab = [UNK, BOS, EOS, *words]
         self.index = {tok: i for i, tok in enumerate(self.vocab)}
         self.counts = freq
 
     def _ids(self, tokens: Iterable[str]) -> list[int]:
-        unk = self.index[UNK]
-        return [self.index.get(t, unk) for t in tokens]
+        return list(map(self.index.get, tokens, repeat(self.index[UNK])))  # unknown -> <unk>
 
     def _encode(self, sentences: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Flatten padded sentences to ids; ``targets`` marks every position that is predicted."""
-        pad = [self.index[BOS]] * (self.order - 1)
-        tokens: list[int] = []
-        targets: list[int] = []
-        for sent in sentences:
-            start = len(tokens) + len(pad)
-            tokens += pad + self._ids(sent) + [self.index[EOS]]
-            targets += range(start, len(tokens))
-        return np.asarray(tokens, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+        """Lay the padded sentences end to end as ids; ``targets`` lists the predicted positions.
+
+        Sentence i of length L_i becomes  <s> x (order-1), its L_i words, </s>: it takes
+        L_i + order slots, and its predicted positions are its words and its </s>.
+        """
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        words = np.asarray(self._ids(chain.from_iterable(sentences)), dtype=np.int64)
+        starts = np.cumsum(lengths + self.order) - (lengths + self.order)  # first slot of each
+        sentence_of_word = np.repeat(np.arange(len(sentences)), lengths)
+        word_pos = np.arange(len(words)) - (np.cumsum(lengths) - lengths)[sentence_of_word]
+        word_slots = starts[sentence_of_word] + self.order - 1 + word_pos
+        eos_slots = starts + self.order - 1 + lengths
+
+        tokens = np.full(int(lengths.sum()) + self.order * len(sentences), self.index[BOS],
+                         dtype=np.int64)
+        tokens[word_slots] = words
+        tokens[eos_slots] = self.index[EOS]
+        targets = np.sort(np.concatenate([word_slots, eos_slots]))
+        return tokens, targets
 
     # -- probabilities -----------------------------------------------------------------------
 
@@ -156,6 +168,15 @@ class NGramLM:
         ctx = self._context_ids(context)
         words = np.arange(len(self.vocab), dtype=np.int64)
         return self._probs(words, np.broadcast_to(ctx, (len(words), len(ctx))))
+
+    def context_counts(self, context: Sequence[str] = ()) -> np.ndarray:
+        """What the model counted after ``context``, for every vocabulary token: the raw counts
+        c(context, w), except at Kneser-Ney's lower levels, which hold continuation counts."""
+        self._check_fitted()
+        ctx = self._context_ids(context)
+        words = np.arange(len(self.vocab), dtype=np.int64)
+        count, _, _ = self._lookup(len(ctx), words, np.broadcast_to(ctx, (len(words), len(ctx))))
+        return count
 
     def sentence_logprob(self, sentence: Sequence[str]) -> float:
         """log P(sentence) by the chain rule, including the final ``</s>``."""
@@ -289,18 +310,22 @@ def _check_sentences(sentences) -> list[list[str]]:
         if isinstance(sent, str):
             raise TypeError(f"sentence {i} is a str; a sentence must be a list of tokens, "
                             f"e.g. {sent.split()[:5]!r}")
-        sent = list(sent)
-        for tok in sent:
-            if not isinstance(tok, str):
-                raise TypeError(f"sentence {i}: tokens must be str, got {type(tok).__name__} "
-                                f"{tok!r}")
-            if tok in (BOS, EOS):
-                raise ValueError(f"sentence {i} contains the reserved marker {tok!r}; "
-                                 "NGramLM adds the sentence markers itself")
-        out.append(sent)
+        out.append(list(sent))
     if not out:
         raise ValueError("no sentences given: need at least one sentence")
     return out
+
+
+def _check_tokens(distinct_tokens, sentences) -> None:
+    """Tokens must be str and must not be the markers the model adds itself."""
+    bad = [t for t in distinct_tokens if not isinstance(t, str) or t in (BOS, EOS)]
+    if not bad:
+        return
+    i = next(i for i, sent in enumerate(sentences) if bad[0] in sent)
+    if isinstance(bad[0], str):
+        raise ValueError(f"sentence {i} contains the reserved marker {bad[0]!r}; "
+                         "NGramLM adds the sentence markers itself")
+    raise TypeError(f"sentence {i}: tokens must be str, got {type(bad[0]).__name__} {bad[0]!r}")
 
 
 # ---------------------------------------------------------------------------------------------
