@@ -80,8 +80,6 @@ def test_polarity_file_has_100_positive_and_100_negative_snippets():
     assert len(raw.splitlines()) == n_pos + n_neg
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="polarity_snippets() reads the Windows-1252 file as UTF-8")
 def test_polarity_snippets_match_the_labels_in_the_file():
     raw = polarity_file_text()
     snippets = data.polarity_snippets()
@@ -157,8 +155,6 @@ IMAGE_RESIDUE = re.compile(r"^(File|Image):|\.(jpe?g|png|svg|gif|ogg|ogv)\s*\||\
                            r"\|\s*thumb\b|\d+px\b", flags=re.I | re.M)
 
 
-@pytest.mark.xfail(strict=True, reason="tinylm.data keeps gallery lines and image-link "
-                   "parameters (File:...|caption, alt=, |thumb, NNNpx) in some articles")
 def test_wiki_text_has_no_image_or_gallery_residue(articles):
     hits = [(t, m.group(0)) for t, text in articles for m in IMAGE_RESIDUE.finditer(text)]
     assert hits == []
@@ -230,8 +226,6 @@ def test_train_test_split_puts_at_least_one_item_in_test():
     assert len(test) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="n_test is only bounded below: round(0.99 * 3) = 3 "
-                   "items go to test and the training side is empty")
 def test_train_test_split_puts_at_least_one_item_in_train():
     train, test = data.train_test_split(list(range(3)), test_fraction=0.99)
     assert len(train) >= 1 and len(test) == 3 - len(train)

@@ -3,7 +3,7 @@
 gensim's test data holds three small corpora we use:
 
 - the Lee background corpus: 300 Australian news stories (``lee_background.cor``, ~360 kB);
-- a sample of English Wikipedia: 206 pages of wiki markup in a ``.bz2`` (107 real articles once
+- a sample of English Wikipedia: 206 pages of wiki markup in a ``.bz2`` (106 real articles once
   redirects are dropped, ~0.5 M words); we strip the markup with gensim's own ``filter_wiki``;
 - 200 movie-review snippets labelled positive or negative (``pang_lee_polarity.cor``).
 
@@ -80,17 +80,22 @@ def lee_sentences() -> list[list[str]]:
 
 _WIKI_QUOTES = re.compile(r"'{2,}")
 _WIKI_HEADING = re.compile(r"^=+.*=+$")
+# What filter_wiki leaves of galleries ("File:x.jpg|caption") and of image links whose caption
+# holds nested links ("...|thumb", "|alt=...", "|264x264px"): captions, not prose.
+_WIKI_IMAGE = re.compile(r"^(File|Image):|\.(jpe?g|png|svg|gif|ogg|ogv)\s*\||\balt=|"
+                         r"\|\s*(thumb|thumbnail|frameless|upright|left|right|center)\b|\d+px\b",
+                         flags=re.IGNORECASE)
 
 
 def _plain_wiki_text(markup: str) -> str:
-    """Wiki markup -> prose: gensim's filter_wiki, then drop headings, bold/italic quotes and
-    the short lines that remain of image captions, tables and lists."""
+    """Wiki markup -> prose: gensim's filter_wiki, then drop headings, bold/italic quotes,
+    image captions, and the short lines that remain of tables and lists."""
     from gensim.corpora.wikicorpus import filter_wiki
 
     paragraphs = []
     for line in filter_wiki(markup).splitlines():
         line = _WIKI_QUOTES.sub("", line).strip()
-        if _WIKI_HEADING.match(line) or len(line.split()) < 8:
+        if _WIKI_HEADING.match(line) or _WIKI_IMAGE.search(line) or len(line.split()) < 8:
             continue
         paragraphs.append(re.sub(r"\s+", " ", line))
     return "\n".join(paragraphs)
@@ -120,7 +125,7 @@ def train_test_split(items: Sequence, test_fraction: float = 0.1, seed: int = 0)
     if len(items) < 2:
         raise ValueError(f"need at least 2 items to split, got {len(items)}")
     order = np.random.default_rng(seed).permutation(len(items))
-    n_test = max(1, round(test_fraction * len(items)))
+    n_test = min(max(1, round(test_fraction * len(items))), len(items) - 1)  # both sides non-empty
     test = [items[i] for i in sorted(order[:n_test])]
     train = [items[i] for i in sorted(order[n_test:])]
     return train, test
@@ -145,7 +150,8 @@ def wiki_sentences(split: str = "train", test_fraction: float = 0.1,
 def polarity_snippets() -> tuple[tuple[str, str], ...]:
     """200 movie-review snippets as (label, text), label "pos" or "neg" (Pang and Lee, 2005)."""
     out = []
-    for line in gensim_data(POLARITY_FILE).read_text(encoding="utf-8").splitlines():
+    # the file is Windows-1252 (its em dashes are byte 0x97), not UTF-8
+    for line in gensim_data(POLARITY_FILE).read_text(encoding="cp1252").splitlines():
         label, _, text = line.partition(" ")
         if label.startswith("__label__"):
             out.append((label.removeprefix("__label__"), text.strip()))

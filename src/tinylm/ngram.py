@@ -310,7 +310,7 @@ def _check_sentences(sentences) -> list[list[str]]:
         if isinstance(sent, str):
             raise TypeError(f"sentence {i} is a str; a sentence must be a list of tokens, "
                             f"e.g. {sent.split()[:5]!r}")
-        out.append(list(sent))
+        out.append(sent if isinstance(sent, list) else list(sent))  # no copy: saves GC time
     if not out:
         raise ValueError("no sentences given: need at least one sentence")
     return out

@@ -15,9 +15,9 @@ closed with ``</s>``) and an array ``targets`` of the positions whose token is p
 position that is not a ``<s>`` marker). The k-gram *ending* at a target position ``t`` is
 ``tokens[t-k+1 : t+1]``; the padding guarantees it never reaches into the previous sentence.
 
-Kernels (``@njit``)                    Plain references (same results, easy to read)
-``count_ngrams``                       ``count_ngrams_reference``
-``continuation_counts``                ``continuation_counts_reference``
+Fast versions (Numba kernels + NumPy sort)   Plain references (same results, easy to read)
+``count_ngrams``                             ``count_ngrams_reference``
+``continuation_counts``                      ``continuation_counts_reference``
 """
 
 from __future__ import annotations
@@ -67,12 +67,12 @@ def _runs(sorted_keys):
 
 
 @njit(cache=True)
-def count_ngrams(tokens, targets, k, base):
-    """Count the k-grams ending at each target position.
+def ngram_keys(tokens, targets, k, base):
+    """The key of the k-gram ending at each target position.
 
     tokens:  (n_tokens,) int64 ids of the padded corpus
     targets: (n_targets,) int64 positions of predicted tokens
-    returns: keys (n_unique,) sorted int64 and counts (n_unique,) int64
+    returns: (n_targets,) int64 keys
     """
     keys = np.empty(targets.shape[0], dtype=np.int64)
     for i in range(targets.shape[0]):
@@ -81,26 +81,29 @@ def count_ngrams(tokens, targets, k, base):
         for j in range(t - k + 1, t + 1):  # the k tokens ending at t, oldest first
             key = key * base + tokens[j]
         keys[i] = key
-    return _runs(np.sort(keys))
+    return keys
 
 
-@njit(cache=True)
+def count_ngrams(tokens, targets, k, base):
+    """Count the k-grams ending at each target position: make keys, sort, count runs.
+
+    returns: keys (n_unique,) sorted int64 and counts (n_unique,) int64
+    """
+    # NumPy's sort (radix sort for integers) beats the one Numba compiles by about 10x.
+    return _runs(np.sort(ngram_keys(tokens, targets, k, base), kind="stable"))
+
+
 def continuation_counts(higher_keys, k, base):
     """Kneser-Ney continuation counts N1+(. w_1..w_k) from the unique (k+1)-gram keys.
 
-    N1+(. s) is the number of distinct tokens seen *before* the k-gram s: for every distinct
-    (k+1)-gram (u, s) we count one for its suffix s = key % base**k.
+    N1+(. s) is the number of distinct tokens seen *before* the k-gram s: each distinct
+    (k+1)-gram (u, s) counts one for its suffix s = key % base**k.
 
     higher_keys: (n,) unique (k+1)-gram keys (any order)
     returns: keys (m,) sorted unique k-gram keys and their continuation counts (m,)
     """
-    modulus = 1
-    for _ in range(k):
-        modulus *= base
-    suffixes = np.empty(higher_keys.shape[0], dtype=np.int64)
-    for i in range(higher_keys.shape[0]):
-        suffixes[i] = higher_keys[i] % modulus
-    return _runs(np.sort(suffixes))
+    suffixes = np.asarray(higher_keys, dtype=np.int64) % np.int64(base**k)
+    return _runs(np.sort(suffixes, kind="stable"))
 
 
 @njit(cache=True)
