@@ -37,8 +37,9 @@ $(NPM_STAMP): package.json package-lock.json
 setup: $(STAMP) $(NPM_STAMP)
 
 # ---- the book -------------------------------------------------------------------------
+# --all re-reads unchanged pages (their executions stay cached), so -W sees every warning
 book: setup
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
 
 # ---- tests ----------------------------------------------------------------------------
 lint: setup

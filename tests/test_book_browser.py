@@ -1,0 +1,247 @@
+"""The built book, rendered in headless Chromium: every page works offline and draws its figures.
+
+For every page listed in _toc.yml (so a new chapter is covered as soon as it is listed) this
+loads the built HTML from a local server and checks that
+
+- no request leaves that server (`data:` and `blob:` URLs are fine) and every local one succeeds;
+- no JavaScript error is thrown;
+- every math element was typeset by MathJax (an `mjx-container`, and no TeX error);
+- every plotly figure (`.tinylm-plotly`) has drawn its `.main-svg`;
+- every image (matplotlib figures) has loaded;
+- every widget view (ipywidgets, anywidget) has rendered, and every anywidget view holds the
+  `.tinylm-widget` element that tinylm's anywidgets put at the root of what they draw.
+
+Build the book first (`make book`); BOOK_HTML points the tests at another build. A full-page
+screenshot of each page is saved under <build>/../screenshots/ to look at after a run.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from _chromium import chromium
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("BOOK_HTML", REPO / "_build" / "html")).resolve()
+RENDER_TIMEOUT = 30.0  # seconds for MathJax, plotly and the widget manager to finish a page
+
+
+def toc_pages() -> list[str]:
+    """Every page of _toc.yml, as the path of its built HTML (e.g. 'book/01-ngrams.html')."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({key: value for key, value in toc.items() if key != "root"})
+    return [str(Path(f).with_suffix("")) + ".html" for f in files]
+
+
+PAGES = toc_pages()
+CHAPTERS = [p for p in PAGES if re.fullmatch(r"book/\d\d-[^/]+\.html", p)]
+
+
+# ---- serving the book -----------------------------------------------------------------------
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"No built book at {HTML}: run `make book` first "
+                    "(or set BOOK_HTML to a built _build/html folder).")
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as launched:
+        yield launched
+
+
+# ---- loading one page and waiting until it has rendered ------------------------------------
+
+# Evaluated in the page: what has rendered and what has not. Every list must end up empty.
+RENDER_STATE_JS = """
+() => {
+  const describe = (el) => el.id || el.className || el.tagName;
+  const math = [...document.querySelectorAll("span.math, div.math")];
+  const plots = [...document.querySelectorAll(".tinylm-plotly")];
+
+  // Widget state: which model ids belong to anywidget (their views must draw .tinylm-widget).
+  const anywidgetModels = new Set();
+  for (const tag of document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-state+json"]')) {
+    const state = JSON.parse(tag.textContent).state || {};
+    for (const [id, model] of Object.entries(state)) {
+      if (model.model_module === "anywidget") anywidgetModels.add(id);
+    }
+  }
+  // The widget manager inserts a div.widget-subarea just before each view's <script> tag.
+  const views = [...document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]')].map((tag) => {
+    const area = tag.previousElementSibling;
+    const drawn = area && area.classList.contains("widget-subarea") ? area : null;
+    return {id: JSON.parse(tag.textContent).model_id, drawn};
+  });
+
+  return {
+    math: math.length,
+    mathUnrendered: math.filter((el) => !el.querySelector("mjx-container"))
+                        .map((el) => el.textContent.slice(0, 80)),
+    mathErrors: [...document.querySelectorAll("mjx-merror")]
+                    .map((el) => el.getAttribute("data-mjx-error") || el.textContent),
+    plots: plots.length,
+    plotsUndrawn: plots.filter((el) => !el.querySelector(".main-svg")).map(describe),
+    images: document.images.length,
+    imagesBroken: [...document.images].filter((img) => !(img.complete && img.naturalWidth > 0))
+                      .map((img) => img.getAttribute("src")),
+    widgets: views.length,
+    widgetsEmpty: views.filter((v) => !v.drawn || v.drawn.children.length === 0
+                                      || v.drawn.getBoundingClientRect().height === 0)
+                       .map((v) => v.id),
+    anywidgetsWithoutRoot: views
+      .filter((v) => anywidgetModels.has(v.id)
+                     && !(v.drawn && v.drawn.querySelector(".tinylm-widget")))
+      .map((v) => v.id),
+  };
+}
+"""
+
+PENDING_KEYS = ("mathUnrendered", "plotsUndrawn", "imagesBroken", "widgetsEmpty",
+                "anywidgetsWithoutRoot")
+
+
+@dataclass
+class RenderedPage:
+    name: str
+    state: dict
+    external_requests: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        """Everything seen on the page, for assertion messages."""
+        return json.dumps({"page": self.name, **self.__dict__}, indent=1, default=str)
+
+
+@pytest.fixture(scope="module", params=PAGES)
+def page(request: pytest.FixtureRequest, base_url: str, browser) -> Iterator[RenderedPage]:
+    name = request.param
+    if not (HTML / name).is_file():
+        pytest.fail(f"{name} is listed in _toc.yml but was not built into {HTML}: "
+                    "run `make book` again and read its warnings.")
+    tab = browser.new_page(viewport={"width": 1280, "height": 1600})
+    seen = RenderedPage(name=name, state={})
+
+    def on_request(req) -> None:
+        if not req.url.startswith((base_url, "data:", "blob:")):
+            seen.external_requests.append(req.url)
+
+    def on_response(resp) -> None:
+        if resp.url.startswith(base_url) and resp.status >= 400:
+            seen.failed_requests.append(f"{resp.status} {resp.url}")
+
+    tab.on("request", on_request)
+    tab.on("response", on_response)
+    tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
+    tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
+    tab.on("console", lambda msg: seen.console_errors.append(msg.text)
+           if msg.type == "error" else None)
+
+    tab.goto(f"{base_url}/{name}", wait_until="load")
+    deadline = time.monotonic() + RENDER_TIMEOUT
+    while True:
+        seen.state = tab.evaluate(RENDER_STATE_JS)
+        done = not any(seen.state[key] for key in PENDING_KEYS)
+        if done or time.monotonic() > deadline:
+            break
+        tab.wait_for_timeout(250)
+    tab.wait_for_timeout(500)  # let late requests (fonts, lazy MathJax parts) show up
+
+    shots = HTML.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    tab.screenshot(path=str(shots / name.replace("/", "__").replace(".html", ".png")),
+                   full_page=True)
+    yield seen
+    tab.close()
+
+
+# ---- the checks ------------------------------------------------------------------------------
+
+def test_toc_lists_the_chapters():
+    assert PAGES[0] == "book/intro.html", PAGES
+    assert CHAPTERS, f"no chapter (book/NN-topic) in _toc.yml: {PAGES}"
+
+
+def test_no_request_leaves_the_local_server(page: RenderedPage):
+    assert page.external_requests == [], page.report()
+    assert page.failed_requests == [], page.report()
+
+
+def test_no_javascript_errors(page: RenderedPage):
+    assert page.page_errors == [], page.report()
+
+
+def test_math_is_typeset(page: RenderedPage):
+    assert page.state["mathUnrendered"] == [], page.report()
+    assert page.state["mathErrors"] == [], page.report()
+
+
+def test_plotly_figures_are_drawn(page: RenderedPage):
+    assert page.state["plotsUndrawn"] == [], page.report()
+
+
+def test_images_have_loaded(page: RenderedPage):
+    assert page.state["imagesBroken"] == [], page.report()
+
+
+def test_widgets_have_rendered(page: RenderedPage):
+    assert page.state["widgetsEmpty"] == [], page.report()
+    assert page.state["anywidgetsWithoutRoot"] == [], page.report()
+
+
+def test_chapters_have_math_and_interactive_figures(browser, base_url):
+    """Guards the checks above against passing vacuously: taken together, the chapters have
+    typeset math and interactive figures (plotly or widgets) for those checks to look at."""
+    totals = {"math": 0, "plots": 0, "widgets": 0}
+    for name in CHAPTERS:
+        tab = browser.new_page()
+        tab.goto(f"{base_url}/{name}", wait_until="load")
+        state = tab.evaluate(RENDER_STATE_JS)
+        tab.close()
+        for key in totals:
+            totals[key] += state[key]
+    assert totals["math"] > 0, totals
+    assert totals["plots"] + totals["widgets"] > 0, totals
