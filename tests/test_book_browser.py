@@ -245,3 +245,39 @@ def test_chapters_have_math_and_interactive_figures(browser, base_url):
             totals[key] += state[key]
     assert totals["math"] > 0, totals
     assert totals["plots"] + totals["widgets"] > 0, totals
+
+
+# ---- the chapters' widgets respond in the static page, without a kernel ---------------------
+
+@pytest.mark.browser
+def test_next_token_explorer_responds_to_typing_and_the_k_slider(browser, base_url):
+    pg = browser.new_page()
+    try:
+        pg.goto(f"{base_url}/book/01-ngrams.html", wait_until="load")
+        explorer = pg.locator(".tinylm-ngram-explorer")
+        explorer.locator(".tinylm-bar").first.wait_for(timeout=30_000)
+        notes = explorer.locator(".tne-note")
+
+        # a seen context: all three estimators show bars, Kneser-Ney does not back off
+        explorer.locator(".tne-context").fill("prime minister")
+        assert "seen" in explorer.locator(".tne-status").inner_text()
+        assert "backed off" not in notes.nth(2).inner_text()
+        mle_rows = explorer.locator(".tne-chart").nth(0).locator(".tne-row")
+        assert mle_rows.count() > 0
+
+        # moving the slider changes the add-k probabilities, computed in the browser
+        addk = explorer.locator(".tne-chart").nth(1).locator(".tne-p")
+        before = addk.all_inner_texts()
+        explorer.locator(".tne-k").fill("-3")  # k = 10**-3
+        assert explorer.locator(".tne-k-value").inner_text() == "0.001"
+        assert addk.all_inner_texts() != before
+
+        # an unseen context: MLE undefined, add-k uniform, Kneser-Ney backs off
+        explorer.locator(".tne-context").fill("purple the")
+        assert "never seen" in explorer.locator(".tne-status").inner_text()
+        assert "undefined" in notes.nth(0).inner_text()
+        assert "uniform" in notes.nth(1).inner_text()
+        assert 'backed off to "the"' in notes.nth(2).inner_text()
+        assert "<unk>" in notes.nth(2).inner_text()  # shown as text, not swallowed as a tag
+    finally:
+        pg.close()

@@ -19,6 +19,10 @@ from tinylm.ngram import BOS, UNK, NGramLM
 
 _EXPLORER_ESM = r"""
 function fmt(p) { return p >= 0.01 ? p.toFixed(3) : p.toExponential(1); }
+function esc(s) {  // tokens such as </s> and <unk> are text, not HTML
+  return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
+}
 
 function render({ model, el }) {
   const data = model.get("data");
@@ -62,8 +66,8 @@ function render({ model, el }) {
   function bars(title, rows, note) {
     const max = Math.max(...rows.map(r => r[1]), 1e-12);
     const body = rows.map(([w, p]) => `
-      <div class="tne-row" data-word="${w}">
-        <span class="tne-word">${w}</span>
+      <div class="tne-row" data-word="${esc(w)}">
+        <span class="tne-word">${esc(w)}</span>
         <span class="tne-bar-wrap">
           <span class="tinylm-bar" style="width:${(100 * p / max).toFixed(1)}%"></span>
         </span>
@@ -93,8 +97,8 @@ function render({ model, el }) {
       addkNote = `unseen context: add-k is uniform, 1/|V| = ${fmt(1 / V)}`;
     }
     const knRows = kn ? kn.words.map((w, i) => [w, kn.kn[i]]) : [];
-    const knNote = knKey === full ? `${data.unk}: ${fmt(kn.kn_unk)}`
-      : `backed off to "${knKey}"; ${data.unk}: ${fmt(kn.kn_unk)}`;
+    const knNote = (knKey === full ? "" : `backed off to "${esc(knKey)}"; `)
+      + `${esc(data.unk)}: ${fmt(kn.kn_unk)}`;
     status.textContent = exact
       ? `"${full || "(empty context)"}" seen ${exact.total} times; |V| = ${V}`
       : `"${full}" never seen in training; |V| = ${V}`;
@@ -141,7 +145,7 @@ class NextTokenExplorer(anywidget.AnyWidget):
     data = traitlets.Dict().tag(sync=True)
 
     def __init__(self, sentences: Sequence[Sequence[str]], order: int = 3, k: float = 1.0,
-                 discount: float = 0.75, top: int = 10, max_contexts: int = 300,
+                 discount: float = 0.75, top: int = 10, max_contexts: int = 1000,
                  initial: str = "of the"):
         if order < 2:
             raise ValueError(f"the explorer needs order >= 2 (a context to type), got {order}")
@@ -185,6 +189,11 @@ def _context_entry(counts_lm: NGramLM, kn_lm: NGramLM, ctx, top: int) -> dict:
         "words": [counts_lm.vocab[i] for i in best],
         "counts": [int(counts[i]) for i in best],
         "total": int(counts.sum()),
-        "kn": [float(kn[i]) for i in best],
-        "kn_unk": float(kn[kn_lm.index[UNK]]),
+        "kn": [_round(kn[i]) for i in best],
+        "kn_unk": _round(kn[kn_lm.index[UNK]]),
     }
+
+
+def _round(p: float) -> float:
+    """Four significant digits: plenty for bars, and it keeps the page small."""
+    return float(f"{p:.4g}")
