@@ -119,7 +119,8 @@ class NGramLM:
         """Vocabulary: the markers, then the training words, most frequent first (then a-z)."""
         freq = Counter(chain.from_iterable(sentences))
         _check_tokens(freq, sentences)  # a type check per distinct token, not per token
-        words = sorted(freq, key=lambda w: (-freq[w], w))
+        words = sorted(freq)  # a-z, then (stable) by falling frequency
+        words.sort(key=freq.__getitem__, reverse=True)
         self.vocab = [UNK, BOS, EOS, *words]
         self.index = {tok: i for i, tok in enumerate(self.vocab)}
         self.counts = freq
@@ -145,8 +146,9 @@ class NGramLM:
                          dtype=np.int64)
         tokens[word_slots] = words
         tokens[eos_slots] = self.index[EOS]
-        targets = np.sort(np.concatenate([word_slots, eos_slots]))
-        return tokens, targets
+        predicted = np.zeros(len(tokens), dtype=bool)
+        predicted[word_slots] = predicted[eos_slots] = True
+        return tokens, np.flatnonzero(predicted)
 
     # -- probabilities -----------------------------------------------------------------------
 
@@ -247,9 +249,8 @@ class NGramLM:
         ctx_keys = np.zeros(words.shape[0], dtype=np.int64)
         for j in range(m):
             ctx_keys = ctx_keys * V + contexts[:, j]
-        count = _find(level.keys, level.values, ctx_keys * V + words)
-        total = _find(level.ctx_keys, level.totals, ctx_keys)
-        types = _find(level.ctx_keys, level.types, ctx_keys)
+        count = _find(level.keys, ctx_keys * V + words, level.values)[0]
+        total, types = _find(level.ctx_keys, ctx_keys, level.totals, level.types)
         return count, total, types
 
     def _check_fitted(self) -> None:
@@ -292,13 +293,20 @@ class _Level:
         self.ctx_keys, self.totals, self.types = ctx_keys, totals, types  # (m,) -> T(c), N(c)
 
 
-def _find(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """values[keys == q] for each query, 0 where the key is absent (binary search)."""
+def _find(keys: np.ndarray, queries: np.ndarray, *tables: np.ndarray) -> list[np.ndarray]:
+    """For each table, table[keys == q] for each query (0 where q is absent), as floats.
+
+    A binary search in the sorted ``keys``; the queries are searched in sorted order, which
+    lets NumPy start each search where the previous one ended.
+    """
     if len(keys) == 0:
-        return np.zeros(queries.shape[0])
-    idx = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+        return [np.zeros(queries.shape[0]) for _ in tables]
+    order = np.argsort(queries)
+    idx = np.empty_like(order)
+    idx[order] = np.searchsorted(keys, queries[order])
+    idx = np.minimum(idx, len(keys) - 1)
     hit = keys[idx] == queries
-    return np.where(hit, values[idx], 0).astype(np.float64)
+    return [np.where(hit, table[idx], 0).astype(np.float64) for table in tables]
 
 
 def _check_sentences(sentences) -> list[list[str]]:

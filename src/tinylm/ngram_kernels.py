@@ -89,8 +89,8 @@ def count_ngrams(tokens, targets, k, base):
 
     returns: keys (n_unique,) sorted int64 and counts (n_unique,) int64
     """
-    # NumPy's sort (radix sort for integers) beats the one Numba compiles by about 10x.
-    return _runs(np.sort(ngram_keys(tokens, targets, k, base), kind="stable"))
+    # NumPy's sort (vectorised with SIMD instructions) beats the one Numba compiles by ~10x.
+    return _runs(np.sort(ngram_keys(tokens, targets, k, base)))
 
 
 def continuation_counts(higher_keys, k, base):
@@ -103,7 +103,7 @@ def continuation_counts(higher_keys, k, base):
     returns: keys (m,) sorted unique k-gram keys and their continuation counts (m,)
     """
     suffixes = np.asarray(higher_keys, dtype=np.int64) % np.int64(base**k)
-    return _runs(np.sort(suffixes, kind="stable"))
+    return _runs(np.sort(suffixes))
 
 
 @njit(cache=True)
