@@ -30,7 +30,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _chromium import chromium
 
 pytestmark = pytest.mark.browser
 
@@ -81,12 +80,6 @@ def base_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as launched:
-        yield launched
 
 
 # ---- loading one page and waiting until it has rendered ------------------------------------

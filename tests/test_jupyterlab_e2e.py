@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _chromium import chromium, free_port
+from _chromium import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -93,12 +93,6 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.kill()
             server.wait()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as launched:
-        yield launched
 
 
 # Evaluated in the page: true once a kernel is attached to the notebook and idle. The status bar
