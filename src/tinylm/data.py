@@ -156,3 +156,29 @@ def polarity_snippets() -> tuple[tuple[str, str], ...]:
         if label.startswith("__label__"):
             out.append((label.removeprefix("__label__"), text.strip()))
     return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Word-embedding benchmarks (gensim's test data) and the embedding corpus
+# ---------------------------------------------------------------------------------------------
+
+
+def analogy_questions_path() -> Path:
+    """Mikolov et al.'s 19,544 analogy questions ("Athens Greece Baghdad Iraq") in 14 sections."""
+    return gensim_data("questions-words.txt")
+
+
+def wordsim353_path() -> Path:
+    """WordSim353: 353 word pairs with human relatedness scores (0-10), tab-separated."""
+    return gensim_data("wordsim353.tsv")
+
+
+def simlex999_path() -> Path:
+    """SimLex-999: 999 word pairs scored for similarity (not relatedness) by people (0-10)."""
+    return gensim_data("simlex999.txt")
+
+
+def embedding_corpus() -> list[list[str]]:
+    """The corpus chapter 2 trains word vectors on: the Wikipedia training split followed by
+    the Lee news corpus (about 0.5 M tokens), as tokenised sentences."""
+    return wiki_sentences("train") + lee_sentences()
