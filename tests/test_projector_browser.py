@@ -1,0 +1,302 @@
+"""The embedding projector in headless Chromium, rendered without a kernel as the book renders it.
+
+A tiny notebook showing the widget on planted vectors (clusters of related words, and an
+analogy man : king :: woman : queen built into the vectors) is executed with nbclient, which
+stores the widget state in the notebook as `jupyter-book build` does. A static page then loads
+that state with the book's own offline scripts (require.js, the html-manager's embed-amd.js and
+anywidget's bundle, from the built book's _static/tinylm-assets/) and the tests type, hover,
+drag and scroll in it. Every neighbour list and analogy the page computes in JavaScript is
+compared with the same look-up done in Python (`EmbeddingProjector.nearest` / `.analogy`).
+
+Build the book first (`make book`) for the assets; BOOK_HTML points at another build.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from tinylm.widgets import EmbeddingProjector
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+HTML = Path(os.environ.get("BOOK_HTML", REPO / "_build" / "html")).resolve()
+ASSETS = HTML / "_static" / "tinylm-assets"
+
+CLUSTERS = {
+    "fruit": ["apple", "pear", "plum", "peach", "cherry", "grape", "lemon", "mango"],
+    "colour": ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"],
+    "animal": ["dog", "cat", "horse", "cow", "sheep", "goat", "pig", "mouse"],
+    "tool": ["hammer", "saw", "drill", "wrench", "chisel", "file", "plane", "pliers"],
+}
+
+
+def planted_embeddings(dim: int = 50, n_words: int = 200, seed: int = 0):
+    """Random vectors with planted structure: four clusters of eight words, and
+    queen = king - man + woman (up to noise). Everything else is isotropic noise."""
+    rng = np.random.default_rng(seed)
+    words, vectors = [], []
+    for members in CLUSTERS.values():
+        centre = rng.normal(size=dim)
+        for w in members:
+            words.append(w)
+            vectors.append(centre + 0.35 * rng.normal(size=dim))
+    base, gender, royal = rng.normal(size=dim), rng.normal(size=dim), rng.normal(size=dim)
+    for w, v in {"man": base, "woman": base + gender, "king": base + royal,
+                 "queen": base + royal + gender}.items():
+        words.append(w)
+        vectors.append(v + 0.1 * rng.normal(size=dim))
+    while len(words) < n_words:
+        words.append(f"w{len(words):03d}")
+        vectors.append(rng.normal(size=dim))
+    order = rng.permutation(n_words)  # planted words are not all at the front
+    return [words[i] for i in order], np.array(vectors)[order]
+
+
+NOTEBOOK_CODE = """\
+import json
+import numpy as np
+from tinylm.widgets import EmbeddingProjector
+
+words = json.load(open("words.json"))
+vectors = np.load("vectors.npy")
+EmbeddingProjector(words, vectors, n_neighbours=10, title="Planted vectors",
+                   highlight=["apple", "king"])
+"""
+
+PAGE = """\
+<!DOCTYPE html>
+<html lang="en" data-content_root="./">
+<head>
+<meta charset="utf-8">
+<title>projector</title>
+<script src="_static/tinylm-assets/require.js"></script>
+<script src="_static/tinylm-assets/widgets-config.js"></script>
+<script src="_static/tinylm-assets/html-manager/dist/embed-amd.js"></script>
+<script type="application/vnd.jupyter.widget-state+json">{state}</script>
+</head>
+<body style="max-width: 820px; margin: 16px auto;">
+<div class="cell_output">
+<script type="application/vnd.jupyter.widget-view+json">{view}</script>
+</div>
+</body>
+</html>
+"""
+
+
+def _script_json(obj: object) -> str:
+    """JSON that is safe inside a <script> element."""
+    return json.dumps(obj).replace("</", "<\\/")
+
+
+def write_page(folder: Path) -> EmbeddingProjector:
+    """Execute the notebook in `folder`, write index.html there; return the same widget built
+    in this process (its `nearest` / `analogy` are the Python side of the comparison)."""
+    words, vectors = planted_embeddings()
+    (folder / "words.json").write_text(json.dumps(words), encoding="utf-8")
+    np.save(folder / "vectors.npy", vectors)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_CODE)])
+    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    outputs = nb.cells[0].outputs
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+    view = next(o.data["application/vnd.jupyter.widget-view+json"] for o in outputs
+                if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]
+    (folder / "index.html").write_text(
+        PAGE.format(state=_script_json(state), view=_script_json(view)), encoding="utf-8")
+    (folder / "_static").mkdir()
+    (folder / "_static" / "tinylm-assets").symlink_to(ASSETS, target_is_directory=True)
+    return EmbeddingProjector(words, vectors, n_neighbours=10)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@dataclass
+class Session:
+    tab: object
+    widget: object  # the .tinylm-projector locator
+    python: EmbeddingProjector
+    external_requests: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def session(browser, tmp_path_factory) -> Iterator[Session]:
+    if not (ASSETS / "anywidget" / "index.js").is_file():
+        pytest.fail(f"No widget assets at {ASSETS}: run `make book` first "
+                    "(or set BOOK_HTML to a built _build/html folder).")
+    folder = tmp_path_factory.mktemp("projector")
+    python = write_page(folder)
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    tab = browser.new_page(viewport={"width": 900, "height": 800})
+    seen = Session(tab=tab, widget=tab.locator(".tinylm-widget.tinylm-projector"), python=python)
+    tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
+           else seen.external_requests.append(req.url))
+    tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
+           if resp.status >= 400 else None)
+    tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
+    tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
+    try:
+        tab.goto(f"{base}/index.html", wait_until="load")
+        seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
+        yield seen
+    finally:
+        tab.close()
+        server.shutdown()
+        server.server_close()
+
+
+def rows(locator) -> list[tuple[str, float]]:
+    """('word', score) for each list item, whose text reads 'word 0.812'."""
+    out = []
+    for text in locator.all_inner_texts():
+        word, score = text.split()
+        out.append((word, float(score)))
+    return out
+
+
+def assert_same_ranking(got, expected):
+    assert [w for w, _ in got] == [w for w, _ in expected], (got, expected)
+    for (_, s), (_, e) in zip(got, expected, strict=True):
+        assert s == pytest.approx(e, abs=6e-4)
+
+
+def positions(s: Session) -> list[tuple[str, float, float]]:
+    """Every drawn point as (word, x, y), in CSS pixels from the canvas's top-left corner."""
+    return s.widget.evaluate("root => root.tpjPositions()")
+
+
+def test_canvas_and_caption_are_drawn(session):
+    canvas = session.widget.locator(".tpj-canvas")
+    box = canvas.bounding_box()
+    assert box["width"] > 250 and box["height"] > 250, box
+    caption = session.widget.locator(".tpj-caption").inner_text()
+    evr = session.python.explained_variance_ratio
+    assert f"{100 * evr[0]:.1f}%" in caption, caption
+    assert "200 most frequent of 200" in caption, caption
+    assert len(positions(session)) == 200
+
+
+def test_search_lists_the_planted_cluster_first(session):
+    w = session.widget
+    w.locator(".tpj-search").fill("apple")
+    got = rows(w.locator(".tpj-neighbour"))
+    assert len(got) == 10
+    assert {word for word, _ in got[:7]} == set(CLUSTERS["fruit"]) - {"apple"}, got
+    assert_same_ranking(got, session.python.nearest("apple"))
+    assert w.locator(".tpj-message").inner_text() == ""
+    # the view glides to the word: it ends up in the middle of the canvas
+    session.tab.wait_for_function(
+        "el => !el.dataset.moving", arg=w.element_handle(), timeout=5_000)
+    box = w.locator(".tpj-canvas").bounding_box()
+    x, y = next((x, y) for word, x, y in positions(session) if word == "apple")
+    assert abs(x - box["width"] / 2) < 2 and abs(y - box["height"] / 2) < 2
+
+
+def test_clicking_a_neighbour_looks_it_up(session):
+    w = session.widget
+    w.locator(".tpj-search").fill("dog")
+    w.locator(".tpj-neighbour").first.click()
+    first = rows(w.locator(".tpj-neighbour"))
+    looked_up = w.locator(".tpj-search").input_value()
+    assert looked_up in CLUSTERS["animal"] and looked_up != "dog"
+    assert_same_ranking(first, session.python.nearest(looked_up))
+
+
+def test_analogy_finds_the_planted_answer(session):
+    w = session.widget
+    for cls, word in ((".tpj-a", "man"), (".tpj-b", "king"), (".tpj-c", "woman")):
+        w.locator(cls).fill(word)
+    got = rows(w.locator(".tpj-analogy-result"))
+    assert len(got) == 5 and got[0][0] == "queen", got
+    assert not {"man", "king", "woman"} & {word for word, _ in got}
+    assert_same_ranking(got, session.python.analogy("man", "king", "woman"))
+
+
+def test_unknown_words_get_a_message(session):
+    w = session.widget
+    w.locator(".tpj-search").fill("zebra")
+    message = w.locator(".tpj-message").inner_text()
+    assert '"zebra" is not among the 200 words' in message, message
+    assert w.locator(".tpj-neighbour").count() == 0
+    w.locator(".tpj-search").fill("")
+    w.locator(".tpj-b").fill("<b>kong")  # shown as text, not parsed as HTML
+    message = w.locator(".tpj-message").inner_text()
+    assert '"<b>kong" is not among' in message, message
+    assert w.locator(".tpj-analogy-result").count() == 0
+    w.locator(".tpj-b").fill("king")
+    assert w.locator(".tpj-message").inner_text() == ""
+
+
+def test_hovering_a_point_shows_its_word(session):
+    w = session.widget
+    canvas = w.locator(".tpj-canvas")
+    w.locator(".tpj-reset").click()
+    box = canvas.bounding_box()
+    button = w.locator(".tpj-reset").bounding_box()  # covers the canvas's top-right corner
+    drawn = [(word, x, y) for word, x, y in positions(session)
+             if 10 < x < box["width"] - 10 and 10 < y < box["height"] - 10
+             and not (x > button["x"] - box["x"] - 10 and y < button["y"] + button["height"]
+                      - box["y"] + 10)]
+
+    def isolation(p):  # distance to the nearest other point
+        return min(np.hypot(p[1] - q[1], p[2] - q[2]) for q in drawn if q is not p)
+
+    word, x, y = max(drawn, key=isolation)
+    session.tab.mouse.move(box["x"] + x, box["y"] + y)
+    hover = w.locator(".tpj-hover")
+    hover.wait_for(state="visible", timeout=5_000)
+    assert hover.inner_text() == word
+    session.tab.mouse.move(box["x"] + box["width"] + 50, box["y"] - 50)  # leave the canvas
+    hover.wait_for(state="hidden", timeout=5_000)
+
+
+def test_drag_rotates_and_wheel_zooms(session):
+    w = session.widget
+    box = w.locator(".tpj-canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    before = {word: (x, y) for word, x, y in positions(session)}
+    mouse = session.tab.mouse
+    mouse.move(cx, cy)
+    mouse.down()
+    mouse.move(cx + 80, cy + 30, steps=5)
+    mouse.up()
+    after = {word: (x, y) for word, x, y in positions(session)}
+    assert max(abs(after[k][0] - before[k][0]) for k in before) > 20
+
+    def spread(points):
+        return float(np.std([x for x, _ in points.values()]))
+
+    mouse.move(cx, cy)
+    mouse.wheel(0, -400)  # zoom in
+    session.tab.wait_for_timeout(100)
+    zoomed = {word: (x, y) for word, x, y in positions(session)}
+    assert spread(zoomed) > 1.5 * spread(after)
+
+
+def test_no_errors_and_no_request_leaves_the_machine(session):
+    session.tab.wait_for_timeout(300)
+    assert session.page_errors == []
+    assert session.external_requests == []
+    assert session.failed_requests == []
