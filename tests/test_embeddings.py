@@ -454,3 +454,10 @@ def test_min_count_that_leaves_nothing_names_the_highest_count():
 def test_word2vec_rejects_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Word2Vec([["a", "b"]], **{"min_count": 1, "progress": False, **kwargs})
+
+
+def test_progress_bar_counts_every_chunk(capsys):
+    sents = [["a", "b", "c"]] * 30
+    model = Word2Vec(sents, vector_size=4, min_count=1, epochs=3, progress=True)
+    assert "word2vec, 3 epochs" in capsys.readouterr().err
+    assert repr(model).startswith("Word2Vec(vocab=3")
