@@ -598,6 +598,9 @@ class Word2Vec:
     - ``workers > 1`` trains several chunks at once in threads that update the same matrices
       without locks ("Hogwild"): faster, and no longer reproducible to the last digit.
       ``workers=1`` with a fixed ``seed`` always gives the same vectors.
+
+    ``compute_loss=True`` sums the negative-sampling loss of every step into ``epoch_losses``
+    (one number per epoch); after ``train``, ``words_per_second`` reports the speed.
     """
 
     def __init__(self, sentences=None, vector_size: int = 100, window: int = 5,
