@@ -624,7 +624,8 @@ class Word2Vec:
                              f"min_alpha={min_alpha!r}")
         if not math.isfinite(ns_exponent):
             raise ValueError(f"ns_exponent must be a finite number, got {ns_exponent!r}")
-        self.vector_size, self.window, self.min_count = int(vector_size), int(window), min_count
+        self.vector_size, self.window = int(vector_size), int(window)
+        self.min_count = int(min_count)
         self.sg, self.negative, self.sample = sg, int(negative), float(sample)
         self.alpha, self.min_alpha, self.epochs = float(alpha), float(min_alpha), int(epochs)
         self.workers, self.seed, self.cbow_mean = int(workers), int(seed), cbow_mean
