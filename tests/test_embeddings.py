@@ -461,3 +461,15 @@ def test_progress_bar_counts_every_chunk(capsys):
     model = Word2Vec(sents, vector_size=4, min_count=1, epochs=3, progress=True)
     assert "word2vec, 3 epochs" in capsys.readouterr().err
     assert repr(model).startswith("Word2Vec(vocab=3")
+
+
+def test_ppmi_of_a_zero_row_is_zero_and_silent():
+    import warnings
+
+    from tinylm.embeddings import ppmi
+
+    counts = np.array([[0, 0, 0], [0, 2, 1], [0, 1, 3]], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any RuntimeWarning fails the test
+        out = ppmi(counts)
+    assert np.all(out[0] == 0) and np.all(out[:, 0] == 0) and np.isfinite(out).all()

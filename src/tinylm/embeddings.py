@@ -240,7 +240,7 @@ def ppmi(counts, alpha: float = 0.75):
         out = sp.coo_matrix((np.maximum(pmi, 0.0), (X.row, X.col)), shape=X.shape).tocsr()
         out.eliminate_zeros()
         return out
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf; zero rows give nan
         pmi = np.log(X / total) - np.log(p_word)[:, None] - np.log(p_context)[None, :]
     return np.where(X > 0, np.maximum(pmi, 0.0), 0.0)
 
@@ -380,7 +380,7 @@ class WordVectors:
         return [(self.index_to_key[i], float(scores[i])) for i in best if i not in exclude][:topn]
 
     def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]] | str:
-        """"a is to b as c is to ?": the words nearest to b - a + c (3CosAdd, as
+        """The answer to "a is to b as c is to ?": the words nearest to b - a + c (3CosAdd, as
         ``most_similar(positive=[b, c], negative=[a])``). With ``topn=1`` returns the word."""
         result = self.most_similar(positive=[b, c], negative=[a], topn=topn)
         return result[0][0] if topn == 1 else result
