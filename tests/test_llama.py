@@ -14,6 +14,8 @@ import itertools
 import pytest
 import torch
 import transformers
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from transformers import DynamicCache, LlamaForCausalLM
 from transformers.models.llama import modeling_llama as hf_llama
 
@@ -153,6 +155,8 @@ def test_input_errors():
         model(random_ids(1, 4), attention_mask=torch.ones(1, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="only 0"):
         model(random_ids(1, 2), attention_mask=torch.tensor([[2, 1]]))
+    with pytest.raises(TypeError, match="cache must be a KVCache"):
+        model(random_ids(1, 2), cache=DynamicCache())
     with pytest.raises(TypeError, match="LlamaConfig"):
         Llama({"dim": 32})
     with pytest.raises(ValueError, match="max_len"):
@@ -253,6 +257,39 @@ def test_cached_decoding_matches_full_forward_and_transformers(n_kv_heads, tie, 
     hf_k, hf_v = hf_cache.layers[0].keys, hf_cache.layers[0].values
     assert_close(cache.k[0][:, :, :cache.length], hf_k, "cached keys")
     assert_close(cache.v[0][:, :, :cache.length], hf_v, "cached values")
+
+
+@st.composite
+def hf_configs(draw):
+    """Random small transformers configs: any head count, any divisor of it as kv heads."""
+    n_heads = draw(st.sampled_from([1, 2, 3, 4, 6, 8]))
+    head_dim = draw(st.sampled_from([2, 4, 8, 16]))
+    n_kv_heads = draw(st.sampled_from([d for d in range(1, n_heads + 1) if n_heads % d == 0]))
+    return transformers.LlamaConfig(
+        vocab_size=draw(st.integers(2, 80)), hidden_size=n_heads * head_dim,
+        intermediate_size=draw(st.integers(1, 64)), num_hidden_layers=draw(st.integers(1, 3)),
+        num_attention_heads=n_heads, num_key_value_heads=n_kv_heads, max_position_embeddings=16,
+        rope_theta=draw(st.sampled_from([100.0, 10000.0, 500000.0, 1e6])),
+        rms_norm_eps=draw(st.sampled_from([1e-6, 1e-5])),
+        tie_word_embeddings=draw(st.booleans()))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hf_config=hf_configs(), seed=st.integers(0, 2**16), seq=st.integers(1, 16))
+def test_random_configs_match_transformers(hf_config, seed, seq):
+    torch.manual_seed(seed)
+    hf = LlamaForCausalLM(hf_config).eval()
+    with torch.no_grad():
+        for p in hf.parameters():
+            p.normal_(0, 0.3)
+    model = Llama.from_hf(hf).eval()
+    ids = torch.randint(0, hf_config.vocab_size, (2, seq))
+    with torch.no_grad():
+        theirs = hf(ids).logits
+        assert_close(model(ids), theirs, "full forward")
+        cache = model.new_cache(2)
+        steps = [model(ids[:, i:i + 1], cache=cache) for i in range(seq)]
+    assert_close(torch.cat(steps, dim=1), theirs, "token-by-token decoding")
 
 
 def test_prefill_in_several_chunks():

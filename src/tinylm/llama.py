@@ -408,8 +408,9 @@ def causal_mask(seq: int, past: int, key_padding: torch.Tensor | None = None) ->
     a padding query then still sees itself, so that its row of the softmax is not empty (its
     output is never used, but the softmax of an all-masked row is 0/0 = NaN, and NaN spreads).
     """
-    q_slot = torch.arange(past, past + seq)[:, None]  # (seq, 1)
-    k_slot = torch.arange(past + seq)[None, :]  # (1, total)
+    device = None if key_padding is None else key_padding.device
+    q_slot = torch.arange(past, past + seq, device=device)[:, None]  # (seq, 1)
+    k_slot = torch.arange(past + seq, device=device)[None, :]  # (1, total)
     allowed = k_slot <= q_slot  # (seq, total)
     if key_padding is None:
         return allowed[None, None]
@@ -503,11 +504,11 @@ class Llama(nn.Module):
         if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), got values "
                              f"from {input_ids.min().item()} to {input_ids.max().item()}")
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a KVCache (model.new_cache()), got "
+                            f"{type(cache).__name__}")
         past = 0 if cache is None else cache.length
         if cache is not None:
-            if not isinstance(cache, KVCache):
-                raise TypeError(f"cache must be a KVCache (model.new_cache()), got "
-                                f"{type(cache).__name__}")
             if cache.batch_size != b:
                 raise ValueError(f"the cache was made for batch_size={cache.batch_size}, but "
                                  f"input_ids has batch {b}")
