@@ -742,3 +742,118 @@ def _unit_rows(q: np.ndarray) -> np.ndarray:
     q = q.astype(np.float64)
     norms = np.linalg.norm(q, axis=1, keepdims=True)
     return q / np.where(norms > 0, norms, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# KV-cache calculator: LLaMA 2 7B / 13B / 70B, multi-head vs grouped-query attention
+# ---------------------------------------------------------------------------------------------
+
+_KV_ESM = r"""
+const GiB = 2 ** 30;
+function fmt(bytes) { return bytes >= GiB ? (bytes / GiB).toFixed(1) + " GiB"
+                                           : (bytes / 2 ** 20).toFixed(0) + " MiB"; }
+
+function render({ model, el }) {
+  const data = model.get("data");
+  const root = document.createElement("div");
+  root.className = "tinylm-widget tinylm-kv-calculator";
+  root.innerHTML = `
+    <div class="tkv-controls">
+      <label>context length <input class="tkv-seq" type="range" min="7" max="15" step="1">
+        <span class="tkv-seq-value"></span> tokens</label>
+      <label>batch <input class="tkv-batch" type="range" min="0" max="6" step="1">
+        <span class="tkv-batch-value"></span></label>
+      <label>precision <select class="tkv-bytes">
+        <option value="2">fp16 / bf16 (2 bytes)</option><option value="4">fp32 (4 bytes)</option>
+        <option value="1">int8 (1 byte)</option></select></label>
+    </div>
+    <table class="tkv-table"><thead><tr><th>model</th><th>layers x kv heads x head dim</th>
+      <th>weights</th><th>KV cache with MHA</th><th>KV cache as built</th></tr></thead>
+      <tbody></tbody></table>
+    <div class="tkv-note"></div>`;
+  el.appendChild(root);
+  const seq = root.querySelector(".tkv-seq"), batch = root.querySelector(".tkv-batch");
+  const bytes = root.querySelector(".tkv-bytes"), body = root.querySelector("tbody");
+  seq.value = Math.log2(data.seq_len); batch.value = Math.log2(data.batch_size);
+
+  function update() {
+    const s = 2 ** parseInt(seq.value), b = 2 ** parseInt(batch.value);
+    const w = parseInt(bytes.value);
+    root.querySelector(".tkv-seq-value").textContent = s.toLocaleString("en");
+    root.querySelector(".tkv-batch-value").textContent = b;
+    const max = Math.max(...data.models.map(
+      m => 2 * m.n_layers * m.n_heads * m.head_dim * s * b * w));
+    body.innerHTML = data.models.map(m => {
+      const per = 2 * m.n_layers * m.head_dim * s * b * w;  // k and v, per kv head
+      const mha = per * m.n_heads, built = per * m.n_kv_heads;
+      const bar = (v, cls) =>
+        `<span class="tkv-bar ${cls}" style="width:${(100 * v / max).toFixed(1)}%"></span>`;
+      const kind = m.n_kv_heads < m.n_heads ? " (GQA)" : " (MHA)";
+      return `<tr data-model="${m.name}"><td>${m.name}</td>
+        <td>${m.n_layers} x ${m.n_kv_heads} x ${m.head_dim}${kind}</td>
+        <td class="tkv-weights">${fmt(m.n_params * w)}</td>
+        <td class="tkv-mha">${fmt(mha)}${bar(mha, "tkv-bar-mha")}</td>
+        <td class="tkv-built">${fmt(built)}${bar(built, "tkv-bar-built")}</td></tr>`;
+    }).join("");
+    const big = data.models[data.models.length - 1];
+    root.querySelector(".tkv-note").textContent =
+      `${big.name}: grouped-query attention shares each key/value head among ` +
+      `${big.n_heads / big.n_kv_heads} query heads, so its cache is ` +
+      `${big.n_heads / big.n_kv_heads}x smaller than with one key/value head per query head.`;
+  }
+  for (const input of [seq, batch, bytes]) input.addEventListener("input", update);
+  update();
+}
+export default { render };
+"""
+
+_KV_CSS = """
+.tinylm-kv-calculator { font: 13px/1.4 system-ui, sans-serif; border: 1px solid #ddd;
+  border-radius: 6px; padding: 10px; max-width: 900px; }
+.tinylm-kv-calculator .tkv-controls { display: flex; gap: 20px; flex-wrap: wrap;
+  margin-bottom: 8px; }
+.tinylm-kv-calculator table { border-collapse: collapse; width: 100%; }
+.tinylm-kv-calculator th, .tinylm-kv-calculator td { text-align: left; padding: 3px 6px;
+  border-bottom: 1px solid #eee; vertical-align: top; }
+.tinylm-kv-calculator .tkv-bar { display: block; height: 8px; margin-top: 2px; }
+.tinylm-kv-calculator .tkv-bar-mha { background: #e45756; }
+.tinylm-kv-calculator .tkv-bar-built { background: #4c78a8; }
+.tinylm-kv-calculator .tkv-note { color: #555; margin-top: 6px; }
+"""
+
+
+class KVCacheCalculator(anywidget.AnyWidget):
+    """How much memory the KV cache of LLaMA 2 7B, 13B and 70B takes, with one key/value head
+    per query head (multi-head attention, MHA) and as published (70B uses grouped-query
+    attention with 8 key/value heads). Context length, batch size and precision are sliders.
+
+    A cache holds keys and values (2) for every layer, key/value head, position and head
+    dimension: ``2 x layers x kv_heads x head_dim x seq x batch x bytes``. The model sizes come
+    from ``tinylm.llama.LLAMA2``, the published configurations.
+    """
+
+    _esm = _KV_ESM
+    _css = _KV_CSS
+    data = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, seq_len: int = 4096, batch_size: int = 1):
+        from tinylm.llama import LLAMA2
+
+        for name, value, low, high in [("seq_len", seq_len, 128, 32768),
+                                       ("batch_size", batch_size, 1, 64)]:
+            if value < low or value > high or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two in [{low}, {high}], got {value}")
+        models = [{"name": f"LLaMA 2 {name}", "n_layers": c.n_layers, "n_heads": c.n_heads,
+                   "n_kv_heads": c.n_kv_heads, "head_dim": c.head_dim,
+                   "n_params": llama_parameter_count(c)} for name, c in LLAMA2.items()]
+        super().__init__(data={"models": models, "seq_len": seq_len, "batch_size": batch_size})
+
+
+def llama_parameter_count(config) -> int:
+    """Parameters of a LLaMA model: embeddings, per layer the attention (q and o: dim x dim,
+    k and v: dim x kv_heads*head_dim), the SwiGLU (3 x dim x ffn) and two RMSNorms, the final
+    norm, and the output head unless it is tied to the embeddings."""
+    d, kv = config.dim, config.n_kv_heads * config.head_dim
+    per_layer = 2 * d * d + 2 * d * kv + 3 * d * config.ffn_hidden + 2 * d
+    head = 0 if config.tie_embeddings else config.vocab_size * d
+    return config.vocab_size * d + config.n_layers * per_layer + d + head
