@@ -857,3 +857,134 @@ def llama_parameter_count(config) -> int:
     per_layer = 2 * d * d + 2 * d * kv + 3 * d * config.ffn_hidden + 2 * d
     head = 0 if config.tie_embeddings else config.vocab_size * d
     return config.vocab_size * d + config.n_layers * per_layer + d + head
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention-heads viewer: where each head of each layer looks
+# ---------------------------------------------------------------------------------------------
+
+_ATTN_ESM = r"""
+function decode(b64) {  // uint8 weights, 255 = 1.0
+  const bin = atob(b64), out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+function esc(s) {
+  return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function render({ model, el }) {
+  const data = model.get("data");
+  const W = decode(data.weights), T = data.tokens.length, H = data.n_heads, L = data.n_layers;
+  const at = (l, h, q, k) => W[((l * H + h) * T + q) * T + k] / 255;
+  const root = document.createElement("div");
+  root.className = "tinylm-widget tinylm-attention";
+  root.innerHTML = `
+    <div class="tav-controls">
+      <label>layer <input class="tav-layer" type="range" min="0" max="${L - 1}" step="1" value="0">
+        <span class="tav-layer-value"></span></label>
+      <span class="tav-hint">click a head to enlarge it; hover a cell to read it</span>
+    </div>
+    <div class="tav-heads"></div>
+    <div class="tav-main"><canvas class="tav-canvas"></canvas>
+      <div class="tav-info">&nbsp;</div></div>`;
+  el.appendChild(root);
+  const layer = root.querySelector(".tav-layer"), heads = root.querySelector(".tav-heads");
+  const canvas = root.querySelector(".tav-canvas"), info = root.querySelector(".tav-info");
+  let head = 0;
+  const cell = Math.max(6, Math.min(18, Math.floor(420 / T))), pad = 70;
+  canvas.width = pad + T * cell; canvas.height = pad + T * cell;
+
+  function thumb(l, h) {
+    const c = document.createElement("canvas"), s = Math.max(1, Math.floor(64 / T));
+    c.width = c.height = T * s; c.className = "tav-thumb" + (h === head ? " tav-selected" : "");
+    c.title = `head ${h}`; c.dataset.head = h;
+    const ctx = c.getContext("2d");
+    for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) {
+      ctx.fillStyle = `rgba(76,120,168,${at(l, h, q, k)})`; ctx.fillRect(k * s, q * s, s, s);
+    }
+    c.addEventListener("click", () => { head = h; update(); });
+    return c;
+  }
+
+  function draw(l) {
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.font = "11px sans-serif"; ctx.fillStyle = "#333";
+    for (let i = 0; i < T; i++) {
+      const label = data.tokens[i].slice(0, 10);
+      ctx.textAlign = "right"; ctx.fillText(label, pad - 4, pad + i * cell + cell * 0.75);
+      ctx.save(); ctx.translate(pad + i * cell + cell * 0.75, pad - 4); ctx.rotate(-Math.PI / 3);
+      ctx.textAlign = "left"; ctx.fillText(label, 0, 0); ctx.restore();
+    }
+    for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) {
+      ctx.fillStyle = `rgba(76,120,168,${at(l, head, q, k)})`;
+      ctx.fillRect(pad + k * cell, pad + q * cell, cell - 1, cell - 1);
+    }
+  }
+
+  function update() {
+    const l = parseInt(layer.value);
+    root.querySelector(".tav-layer-value").textContent = `${l} of ${L - 1}`;
+    heads.replaceChildren(...Array.from({ length: H }, (_, h) => thumb(l, h)));
+    draw(l);
+    info.textContent = `layer ${l}, head ${head}: each row is a query token, each column a key ` +
+      `token it may attend to (causal: only earlier tokens); darker = more attention.`;
+  }
+  canvas.addEventListener("mousemove", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const k = Math.floor((e.clientX - r.left - pad) / cell);
+    const q = Math.floor((e.clientY - r.top - pad) / cell);
+    if (q < 0 || k < 0 || q >= T || k >= T) return;
+    const w = at(parseInt(layer.value), head, q, k);
+    info.innerHTML = `<b>${esc(data.tokens[q])}</b> (position ${q}) attends to ` +
+      `<b>${esc(data.tokens[k])}</b> (position ${k}) with weight ${w.toFixed(3)}`;
+  });
+  layer.addEventListener("input", update);
+  update();
+}
+export default { render };
+"""
+
+_ATTN_CSS = """
+.tinylm-attention { font: 13px/1.4 system-ui, sans-serif; border: 1px solid #ddd;
+  border-radius: 6px; padding: 10px; max-width: 900px; }
+.tinylm-attention .tav-controls { display: flex; gap: 20px; align-items: center; }
+.tinylm-attention .tav-hint { color: #777; }
+.tinylm-attention .tav-heads { display: flex; gap: 6px; flex-wrap: wrap; margin: 8px 0; }
+.tinylm-attention .tav-thumb { border: 2px solid #eee; cursor: pointer; width: 64px;
+  height: 64px; image-rendering: pixelated; }
+.tinylm-attention .tav-selected { border-color: #f58518; }
+.tinylm-attention .tav-info { color: #333; min-height: 1.4em; }
+"""
+
+
+class AttentionViewer(anywidget.AnyWidget):
+    """Every head of every layer: which earlier tokens each token attends to.
+
+    tokens: the T tokens (as text); attentions: (layers, heads, T, T) weights, rows summing to
+    one, e.g. the list ``Llama(..., return_attention=True)`` returns for one sequence. Weights
+    are stored as bytes (255 = 1.0) to keep the page small: 6 layers x 8 heads x 40 x 40 tokens
+    is about 100 kB.
+    """
+
+    _esm = _ATTN_ESM
+    _css = _ATTN_CSS
+    data = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, tokens: Sequence[str], attentions):
+        weights = np.stack([np.asarray(a, dtype=np.float64) for a in attentions]) \
+            if isinstance(attentions, (list, tuple)) else np.asarray(attentions, np.float64)
+        if weights.ndim == 5 and weights.shape[1] == 1:  # per-layer (1, heads, T, T): one sequence
+            weights = weights[:, 0]
+        T = len(tokens)
+        if weights.ndim != 4 or weights.shape[2:] != (T, T):
+            raise ValueError(f"attentions must have shape (layers, heads, {T}, {T}) for {T} "
+                             f"tokens, got {weights.shape}")
+        if not np.isfinite(weights).all() or weights.min() < 0 or weights.max() > 1 + 1e-6:
+            raise ValueError("attention weights must be finite and in [0, 1]")
+        quantised = np.round(np.clip(weights, 0, 1) * 255).astype(np.uint8)
+        super().__init__(data={
+            "tokens": [str(t) for t in tokens], "n_layers": int(weights.shape[0]),
+            "n_heads": int(weights.shape[1]),
+            "weights": base64.b64encode(quantised.tobytes()).decode("ascii")})
