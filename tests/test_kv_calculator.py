@@ -6,7 +6,7 @@ from transformers import LlamaConfig as HFLlamaConfig
 from transformers import LlamaForCausalLM
 
 from tinylm.llama import LLAMA2
-from tinylm.widgets import KVCacheCalculator, llama_parameter_count
+from tinylm.widgets import KVCacheCalculator
 
 
 @pytest.mark.parametrize("name", ["7B", "13B", "70B"])
@@ -18,12 +18,12 @@ def test_parameter_count_equals_transformers(name):
                        tie_word_embeddings=config.tie_embeddings)
     with torch.device("meta"):  # shapes only: no memory for 70 billion numbers
         model = LlamaForCausalLM(hf)
-    assert llama_parameter_count(config) == sum(p.numel() for p in model.parameters())
+    assert config.num_parameters() == sum(p.numel() for p in model.parameters())
 
 
 def test_published_sizes():
     # Touvron et al. (2023), LLaMA 2 paper, Table 1: 7B, 13B, 70B; 70B uses GQA
-    billions = {name: llama_parameter_count(c) / 1e9 for name, c in LLAMA2.items()}
+    billions = {name: c.num_parameters() / 1e9 for name, c in LLAMA2.items()}
     assert 6.5 < billions["7B"] < 7.0 and 12.8 < billions["13B"] < 13.3
     assert 68.5 < billions["70B"] < 70.0
     assert LLAMA2["70B"].n_kv_heads == 8 and LLAMA2["7B"].n_kv_heads == LLAMA2["7B"].n_heads
@@ -44,3 +44,12 @@ def test_bad_arguments():
         KVCacheCalculator(seq_len=1000)
     with pytest.raises(ValueError, match="batch_size"):
         KVCacheCalculator(batch_size=128)
+
+
+def test_config_count_equals_the_built_model():
+    from tinylm.llama import Llama, LlamaConfig
+
+    for tie in (True, False):
+        config = LlamaConfig(vocab_size=64, dim=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                             ffn_hidden=48, max_seq_len=16, tie_embeddings=tie)
+        assert config.num_parameters() == Llama(config, seed=0).num_parameters()

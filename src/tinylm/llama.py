@@ -119,6 +119,15 @@ class LlamaConfig:
         return (2 * self.n_layers * batch_size * self.n_kv_heads * seq_len * self.head_dim
                 * bytes_per_value)
 
+    def num_parameters(self) -> int:
+        """Parameters of the model this config describes, without building it: embeddings;
+        per layer the attention (q and o: dim x dim; k and v: dim x kv_heads*head_dim), the
+        SwiGLU (3 x dim x ffn) and two RMSNorms; the final norm; the output head unless tied."""
+        d, kv = self.dim, self.n_kv_heads * self.head_dim
+        per_layer = 2 * d * d + 2 * d * kv + 3 * d * self.ffn_hidden + 2 * d
+        head = 0 if self.tie_embeddings else self.vocab_size * d
+        return self.vocab_size * d + self.n_layers * per_layer + d + head
+
     @classmethod
     def from_hf(cls, hf_config) -> LlamaConfig:
         """The same sizes as a ``transformers.LlamaConfig``; refuses features we do not build."""

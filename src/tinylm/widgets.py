@@ -845,18 +845,8 @@ class KVCacheCalculator(anywidget.AnyWidget):
                 raise ValueError(f"{name} must be a power of two in [{low}, {high}], got {value}")
         models = [{"name": f"LLaMA 2 {name}", "n_layers": c.n_layers, "n_heads": c.n_heads,
                    "n_kv_heads": c.n_kv_heads, "head_dim": c.head_dim,
-                   "n_params": llama_parameter_count(c)} for name, c in LLAMA2.items()]
+                   "n_params": c.num_parameters()} for name, c in LLAMA2.items()]
         super().__init__(data={"models": models, "seq_len": seq_len, "batch_size": batch_size})
-
-
-def llama_parameter_count(config) -> int:
-    """Parameters of a LLaMA model: embeddings, per layer the attention (q and o: dim x dim,
-    k and v: dim x kv_heads*head_dim), the SwiGLU (3 x dim x ffn) and two RMSNorms, the final
-    norm, and the output head unless it is tied to the embeddings."""
-    d, kv = config.dim, config.n_kv_heads * config.head_dim
-    per_layer = 2 * d * d + 2 * d * kv + 3 * d * config.ffn_hidden + 2 * d
-    head = 0 if config.tie_embeddings else config.vocab_size * d
-    return config.vocab_size * d + config.n_layers * per_layer + d + head
 
 
 # ---------------------------------------------------------------------------------------------
