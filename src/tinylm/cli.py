@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default 60)")
     grade.add_argument("--root", default=".", help="repository root holding solutions/")
 
+    zoo = sub.add_parser("zoo", help="the model zoo: train, list, verify")
+    from tinylm.zoo import add_arguments as zoo_arguments
+    zoo_arguments(zoo)
+
     args = parser.parse_args(argv)
     if args.command == "doctor":
         from tinylm.doctor import main as doctor
@@ -33,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         from tinylm.grading.grade import main as grade_main
         return grade_main(args.path, json_out=args.json_out, timeout=args.timeout, root=args.root)
+    if args.command == "zoo":
+        from tinylm.zoo import run as zoo_run
+        return zoo_run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

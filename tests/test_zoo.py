@@ -1,0 +1,122 @@
+"""The model zoo: the training command works, checkpoints are verified, committed ones reproduce."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+import torch
+
+from tinylm import zoo
+from tinylm.cli import main as cli_main
+from tinylm.llama import Llama
+from tinylm.tokenizer import EOS_ID, VOCAB_SIZE
+
+SMALLEST = zoo.names()[0]
+TRAINED = [n for n in zoo.names() if all(p.exists() for p in zoo.paths(n))]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """The smallest model retrained for 30 steps of 8 windows from 300 documents, on one
+    thread, into a temporary zoo."""
+    out = tmp_path_factory.mktemp("zoo")
+    threads = torch.get_num_threads()
+    manifest = zoo.train(SMALLEST, steps=30, out_dir=out, progress=False, max_documents=300,
+                         validation_documents=20, threads=1, batch_size=8)
+    assert torch.get_num_threads() == threads
+    return out, manifest
+
+
+def test_specs_share_the_tokenizer_and_the_draft_is_much_smaller():
+    sizes = {n: zoo.num_parameters(zoo.SPECS[n].config) for n in zoo.SPECS}
+    assert {"base", "draft"} <= set(sizes)
+    assert sizes["draft"] * 5 < sizes["base"]
+    assert 2_000_000 < sizes["base"] < 20_000_000
+    for name, s in zoo.SPECS.items():
+        assert s.config.vocab_size == VOCAB_SIZE
+        assert zoo.num_parameters(s.config) == Llama(s.config).num_parameters(), name
+
+
+def test_lr_schedule_warms_up_then_decays():
+    s = zoo.SPECS[SMALLEST]
+    lrs = [zoo.lr_at(i, s, 400) for i in range(400)]
+    peak = lrs.index(max(lrs))
+    assert lrs[0] < lrs[peak] == pytest.approx(s.lr)
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:], strict=False))
+    assert lrs[-1] == pytest.approx(s.lr * s.min_lr_ratio, rel=0.05)
+
+
+def test_packed_windows_overlap_by_one_token():
+    stream, n_docs = zoo.token_stream("validation", max_documents=5)
+    assert n_docs == 5 and int((stream == EOS_ID).sum()) == 5 and stream[-1] == EOS_ID
+    w = zoo.windows(stream, 16)
+    assert w.shape[1] == 17 and torch.equal(w[0, 16], w[1, 0])
+    assert torch.equal(w.flatten()[:17], stream[:17])
+
+
+def test_training_lowers_the_loss(quick):
+    _, m = quick
+    h = m["history"]
+    assert len(h) == m["steps"] == 30
+    first, last = sum(h[:5]) / 5, sum(h[-5:]) / 5
+    assert first > math.log(VOCAB_SIZE) - 1.0  # starts near chance
+    assert last < first - 0.5, (first, last)
+
+
+def test_manifest_records_the_run(quick):
+    out, m = quick
+    for key in ("config", "data", "command", "steps", "train_loss", "validation_loss",
+                "validation_perplexity", "sha256", "versions", "parameters", "check"):
+        assert key in m, key
+    assert m["command"].startswith(f"tinylm zoo train {SMALLEST} --threads 1 --steps 30 "
+                                   "--batch-size 8")
+    assert m["training"]["batch_size"] == 8
+    assert m["validation_perplexity"] == pytest.approx(math.exp(m["validation_loss"]), rel=1e-3)
+    assert m["data"]["train_documents"] == 300
+    weights, _ = zoo.paths(SMALLEST, out)
+    assert zoo.sha256(weights) == m["sha256"] and weights.stat().st_size == m["bytes"]
+    assert zoo.read_manifest(SMALLEST, out) == m
+
+
+def test_load_gives_finite_logits_and_rejects_a_tampered_file(quick, tmp_path):
+    out, _ = quick
+    model, tok = zoo.load(SMALLEST, out)
+    assert not model.training
+    ids = torch.tensor([tok.encode("Once upon a time").ids])
+    assert torch.isfinite(model(ids)).all()
+    assert isinstance(zoo.sample(model, tok, "Once upon a time", max_new_tokens=5), str)
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(out / f"{SMALLEST}{suffix}", tmp_path / f"{SMALLEST}{suffix}")
+    weights = tmp_path / f"{SMALLEST}.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"tinylm zoo train {SMALLEST}"):
+        zoo.load(SMALLEST, tmp_path)
+    assert zoo.verify(tmp_path, [SMALLEST])[SMALLEST] != "ok"
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match=f"tinylm zoo train {SMALLEST}"):
+        zoo.load(SMALLEST, tmp_path)
+
+
+def test_cli_lists_and_verifies(quick, monkeypatch, capsys):
+    out, _ = quick
+    monkeypatch.setenv(zoo.ZOO_ENV, str(out))
+    assert cli_main(["zoo", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert SMALLEST in listing and "untrained" in listing  # only the smallest is in this zoo
+    assert cli_main(["zoo", "verify"]) == 1
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_committed_checkpoints_reproduce_their_validation_loss(name):
+    model, tok = zoo.load(name)
+    m = zoo.read_manifest(name)
+    assert model.num_parameters() == m["parameters"]
+    stream, _ = zoo.token_stream("validation", corpus_seed=m["training"]["corpus_seed"])
+    windows = zoo.windows(stream, m["training"]["seq_len"])[: m["check"]["validation_windows"]]
+    assert zoo.evaluate(model, windows) == pytest.approx(m["check"]["loss"], abs=2e-3)
+    assert m["validation_loss"] < math.log(VOCAB_SIZE) - 2  # far better than chance
