@@ -240,6 +240,25 @@ def evaluate(model: Llama, data: torch.Tensor, batch_size: int = 16) -> float:
     return total / count
 
 
+def validation_by_kind(model: Llama, seq_len: int, corpus_seed: int = 0) -> dict[str, dict]:
+    """Validation loss and perplexity per kind of text (wiki, lee, stories, json, arithmetic),
+    each kind packed on its own: the synthetic kinds are far easier than real prose."""
+    from tinylm.synthetic import course_documents
+
+    tok = load_tokenizer()
+    out = {}
+    for kind, docs in course_documents("validation", seed=corpus_seed).items():
+        ids = []
+        for enc in tok.encode_batch(docs):
+            ids.extend(enc.ids)
+            ids.append(EOS_ID)
+        data = windows(torch.tensor(ids, dtype=torch.long), seq_len)
+        loss = evaluate(model, data)
+        out[kind] = {"tokens": int(data[:, 1:].numel()), "loss": round(loss, 4),
+                     "perplexity": round(math.exp(loss), 2)}
+    return out
+
+
 def lr_at(step: int, spec_: ModelSpec, steps: int) -> float:
     """Linear warm-up to ``spec.lr``, then cosine decay to ``spec.lr * min_lr_ratio``."""
     warmup = min(spec_.warmup_steps, max(1, steps // 10))
@@ -363,6 +382,8 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
                                          "sha256": sha256(weights_path)})
     val_loss = evaluate(model, val_data)
     check_loss = evaluate(model, val_data[:CHECK_SEQUENCES])
+    by_kind = (validation_by_kind(model, sp.seq_len, sp.corpus_seed)
+               if validation_documents is None else None)
     tail = history[-min(50, len(history)):]
     manifest = {
         "name": name,
@@ -392,6 +413,7 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
         "train_loss_last_steps": len(tail),
         "validation_loss": round(val_loss, 4),
         "validation_perplexity": round(math.exp(val_loss), 2),
+        "validation_by_kind": by_kind,
         "check": {"validation_windows": CHECK_SEQUENCES, "loss": round(check_loss, 5)},
         "train_seconds": round(train_seconds, 1),
         "tokens_per_second": round(tokens_seen / train_seconds, 1),
