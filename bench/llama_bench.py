@@ -1,0 +1,460 @@
+"""Benchmark: LLaMA greedy decoding, tinylm vs transformers, with and without the KV cache.
+
+Run from the repository root:
+
+    .venv/bin/python bench/llama_bench.py             # full run, writes bench/results/llama.*
+    .venv/bin/python bench/llama_bench.py --quick     # short sequences, 1 repeat, writes nothing
+    .venv/bin/python bench/llama_bench.py --profile   # also print a torch.profiler table of the
+                                                      # cached decoding loops (ours and theirs)
+
+The model has the size of the course's base model: the config of the zoo's trained ``base``
+checkpoint when one exists (``tinylm.zoo``), else LlamaConfig(vocab_size=4096, dim=256,
+n_layers=6, n_heads=8, n_kv_heads=4, ffn_hidden=688, max_seq_len=512, tie_embeddings=True).
+Its weights are random (seeded): speed does not depend on what the weights say. The
+transformers model is ``Llama.to_hf()`` of the same weights, so both compute the same function.
+
+Each variant decodes greedily N new tokens after a random prompt of P tokens, fp32, under
+``torch.inference_mode``, with one loop per variant written the same way:
+
+- ours, no cache:   run the whole sequence (prompt + tokens so far) at every step;
+- ours, KV cache:   prefill the prompt into ``model.new_cache()``, then one token per step;
+- transformers, KV cache: the same loop around ``LlamaForCausalLM`` with a ``DynamicCache``
+  passed as ``cache`` (``past_key_values`` before transformers 5);
+- transformers, no cache: the same loop as ours without cache, ``use_cache=False``;
+- transformers ``generate(do_sample=False)``: a second reference, which adds generate()'s own
+  machinery (logits processors, stopping criteria, ...), reported separately.
+
+Threads: ``--threads``, by default one per CPU that other processes leave free (the CPU count
+minus the rounded 1-minute load average, at least one); see ``auto_threads``.
+
+The time of a run covers all N tokens (the prefill, which yields the first token, included), so
+
+    ms/token = run seconds / N * 1000     (one decoding step, for all sequences of the batch)
+    tokens/s = batch * N / run seconds
+
+Every variant must produce the same token ids (checked). Warm-up runs are not timed; each time
+is the best of several repeats, the variants alternating within each repeat. The step times
+inside one run are recorded too: the mean of the last steps shows the cost of a step at the end
+of the sequence (growing with the length without cache, about flat with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from tinylm.llama import Llama, LlamaConfig
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_CONFIG = LlamaConfig(vocab_size=4096, dim=256, n_layers=6, n_heads=8, n_kv_heads=4,
+                             ffn_hidden=688, max_seq_len=512, tie_embeddings=True)
+VARIANTS = ("ours, no cache", "ours, KV cache", "transformers, KV cache",
+            "transformers, no cache", "transformers generate()")
+GOAL = 1.0  # ours with cache at least as many tokens/s as transformers with cache
+LAST_STEPS = 8  # "end of sequence" step time: mean of the last 8 decoding steps
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------
+
+
+def base_config() -> tuple[LlamaConfig, str]:
+    """The zoo's trained ``base`` config if there is one, else the course's base-model size."""
+    try:
+        from tinylm import zoo
+
+        weights, _ = zoo.paths("base")
+        if weights.exists():
+            config = LlamaConfig(**zoo.read_manifest("base")["config"])
+            return config, f"tinylm.zoo base ({weights.name})"
+    except Exception:  # no zoo, or no trained checkpoint: use the default size
+        pass
+    return DEFAULT_CONFIG, "default (no trained tinylm.zoo base checkpoint)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The decoding loops: same structure for ours and transformers'
+# ---------------------------------------------------------------------------------------------
+
+
+def ours_no_cache(model, prompt, n_new):
+    ids, steps = prompt, []
+    for _ in range(n_new):
+        t0 = time.perf_counter()
+        logits = model(ids)
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        ids = torch.cat([ids, nxt], dim=1)
+        steps.append(time.perf_counter() - t0)
+    return ids[:, prompt.shape[1]:], steps
+
+
+def ours_cache(model, prompt, n_new):
+    steps, out = [], []
+    t0 = time.perf_counter()
+    cache = model.new_cache(batch_size=prompt.shape[0], max_len=prompt.shape[1] + n_new)
+    logits = model(prompt, cache=cache)
+    nxt = logits[:, -1].argmax(-1, keepdim=True)
+    out.append(nxt)
+    steps.append(time.perf_counter() - t0)
+    for _ in range(n_new - 1):
+        t0 = time.perf_counter()
+        logits = model(nxt, cache=cache)
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        out.append(nxt)
+        steps.append(time.perf_counter() - t0)
+    return torch.cat(out, dim=1), steps
+
+
+def cache_kwarg(hf):
+    """transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name still works, with
+    a deprecation warning): use whichever this version's forward() takes."""
+    params = inspect.signature(hf.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def hf_cache(hf, prompt, n_new):
+    from transformers import DynamicCache
+
+    steps, out = [], []
+    t0 = time.perf_counter()
+    kw = {cache_kwarg(hf): DynamicCache(config=hf.config), "use_cache": True}
+    logits = hf(input_ids=prompt, **kw).logits
+    nxt = logits[:, -1].argmax(-1, keepdim=True)
+    out.append(nxt)
+    steps.append(time.perf_counter() - t0)
+    for _ in range(n_new - 1):
+        t0 = time.perf_counter()
+        logits = hf(input_ids=nxt, **kw).logits
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        out.append(nxt)
+        steps.append(time.perf_counter() - t0)
+    return torch.cat(out, dim=1), steps
+
+
+def hf_no_cache(hf, prompt, n_new):
+    ids, steps = prompt, []
+    for _ in range(n_new):
+        t0 = time.perf_counter()
+        logits = hf(input_ids=ids, use_cache=False).logits
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        ids = torch.cat([ids, nxt], dim=1)
+        steps.append(time.perf_counter() - t0)
+    return ids[:, prompt.shape[1]:], steps
+
+
+def hf_generate(hf, prompt, n_new):
+    out = hf.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
+                      max_new_tokens=n_new, min_new_tokens=n_new, eos_token_id=None,
+                      pad_token_id=0)
+    return out[:, prompt.shape[1]:], []
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine and command (as in the other benchmarks)
+# ---------------------------------------------------------------------------------------------
+
+
+def machine_info():
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def load_average():
+    """1-minute load average, or None where the OS does not report it."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def command_line():
+    exe = Path(sys.executable)
+    try:
+        exe = exe.relative_to(Path.cwd())
+    except ValueError:
+        exe = Path("python")
+    return shlex.join([str(exe), *sys.argv])
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def make_models(config, seed):
+    model = Llama(config, seed=seed).eval()
+    hf = model.to_hf()
+    hf.config.use_cache = True
+    hf.generation_config.eos_token_id = None
+    hf.generation_config.pad_token_id = 0
+    return model, hf
+
+
+def variant_fns(model, hf):
+    return {"ours, no cache": lambda p, n: ours_no_cache(model, p, n),
+            "ours, KV cache": lambda p, n: ours_cache(model, p, n),
+            "transformers, KV cache": lambda p, n: hf_cache(hf, p, n),
+            "transformers, no cache": lambda p, n: hf_no_cache(hf, p, n),
+            "transformers generate()": lambda p, n: hf_generate(hf, p, n)}
+
+
+def run(args):
+    t_start = time.perf_counter()
+    load_at_start = load_average()
+    torch.set_num_threads(args.threads)
+    config, config_source = base_config()
+    prompt_len = args.prompt
+    room = config.max_seq_len - prompt_len
+    lengths = sorted({min(n, room) for n in ((16, 32, 64) if args.quick else args.lengths)})
+    batched = [(args.batch, min(32 if args.quick else args.batch_length, room))]
+    repeats = 1 if args.quick else args.repeats
+    cases = [(1, n) for n in lengths] + batched
+    model, hf = make_models(config, args.seed)
+    fns = variant_fns(model, hf)
+    n_params = model.num_parameters()
+    print(f"model: {config_source}: {config}, {n_params / 1e6:.2f} M parameters; prompt "
+          f"{prompt_len} tokens; torch threads {torch.get_num_threads()}; best of {repeats}")
+
+    gen = torch.Generator().manual_seed(args.seed)
+    prompts = {b: torch.randint(0, config.vocab_size, (b, prompt_len), generator=gen)
+               for b in sorted({b for b, _ in cases})}
+    times = {}  # (batch, n, variant) -> list of seconds
+    step_times = {}  # (batch, n, variant) -> step times of the fastest run
+    tokens = {}  # (batch, n, variant) -> generated ids
+    with torch.inference_mode():
+        for b in prompts:  # warm-up, not timed: every variant once at each batch size
+            for fn in fns.values():
+                fn(prompts[b], 8)
+        steps = [(rep, case) for rep in range(repeats) for case in cases]
+        bar = tqdm(steps, desc="benchmark", unit="case")
+        for rep, (b, n) in bar:
+            # alternate: the order of the variants turns by one at every repeat
+            order = VARIANTS[rep % len(VARIANTS):] + VARIANTS[:rep % len(VARIANTS)]
+            for name in order:
+                bar.set_postfix_str(f"batch {b}, {n} tokens, {name}")
+                t0 = time.perf_counter()
+                ids, st = fns[name](prompts[b], n)
+                seconds = time.perf_counter() - t0
+                key = (b, n, name)
+                if not times.get(key) or seconds < min(times[key]):
+                    step_times[key] = st
+                times.setdefault(key, []).append(seconds)
+                tokens[key] = ids
+        bar.close()
+
+    rows, mismatches = [], []
+    for b, n in cases:
+        ref = tokens[b, n, "ours, KV cache"]
+        for name in VARIANTS:
+            key = (b, n, name)
+            same = bool(torch.equal(tokens[key], ref))
+            if not same:
+                mismatches.append(f"batch {b}, {n} tokens: {name}")
+            best = min(times[key])
+            st = step_times[key]
+            rows.append({
+                "batch": b, "new_tokens": n, "variant": name, "repeats": len(times[key]),
+                "best_s": best, "all_s": times[key], "ms_per_token": 1000 * best / n,
+                "tokens_per_s": b * n / best,
+                "first_step_ms": 1000 * st[0] if st else None,
+                "last_steps_ms": 1000 * sum(st[-LAST_STEPS:]) / LAST_STEPS if st else None,
+                "same_tokens_as_ours_cached": same})
+    by = {(r["batch"], r["new_tokens"], r["variant"]): r for r in rows}
+    ratios = []
+    for b, n in cases:
+        def r(name, b=b, n=n):
+            return by[b, n, name]
+        entry = {
+            "batch": b, "new_tokens": n,
+            "cache_speedup_ours": r("ours, KV cache")["tokens_per_s"]
+            / r("ours, no cache")["tokens_per_s"],
+            "cache_speedup_transformers": r("transformers, KV cache")["tokens_per_s"]
+            / r("transformers, no cache")["tokens_per_s"],
+            "last_step_speedup_ours": r("ours, no cache")["last_steps_ms"]
+            / r("ours, KV cache")["last_steps_ms"],
+            "ours_vs_transformers_cache": r("ours, KV cache")["tokens_per_s"]
+            / r("transformers, KV cache")["tokens_per_s"],
+            "ours_vs_transformers_no_cache": r("ours, no cache")["tokens_per_s"]
+            / r("transformers, no cache")["tokens_per_s"],
+            "ours_vs_generate": r("ours, KV cache")["tokens_per_s"]
+            / r("transformers generate()")["tokens_per_s"],
+        }
+        entry["goal_met"] = bool(entry["ours_vs_transformers_cache"] >= GOAL)
+        ratios.append(entry)
+
+    result = {
+        "command": command_line(), "quick": args.quick, "config": config.to_dict(),
+        "config_source": config_source, "parameters": n_params, "seed": args.seed,
+        "prompt_tokens": prompt_len, "repeats": repeats, "last_steps": LAST_STEPS,
+        "goal_ratio": GOAL, "threads_auto": args.threads_auto, "machine": machine_info(),
+        "rows": rows, "ratios": ratios,
+        "all_tokens_identical": not mismatches, "mismatches": mismatches,
+        "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
+        "load_average_1min_at_end": load_average(),
+    }
+    text = markdown(result)
+    print()
+    print(text)
+    if args.profile:
+        print(profile_cached(model, hf, prompts[1], max(lengths)))
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "llama.json").write_text(json.dumps(result, indent=2) + "\n")
+        (RESULTS / "llama.md").write_text(text)
+        print(f"wrote {RESULTS / 'llama.md'} and {RESULTS / 'llama.json'}")
+    if mismatches:
+        raise SystemExit("token ids differ between variants: " + "; ".join(mismatches))
+    return result
+
+
+def profile_cached(model, hf, prompt, n_new, rows=25):
+    """torch.profiler tables (self CPU time per op) of the two cached decoding loops."""
+    from torch.profiler import ProfilerActivity, profile
+
+    out = []
+    with torch.inference_mode():
+        for name, fn in (("ours, KV cache", lambda: ours_cache(model, prompt, n_new)),
+                         ("transformers, KV cache", lambda: hf_cache(hf, prompt, n_new))):
+            fn()
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                fn()
+            out += [f"\n### torch.profiler: {name}, batch {prompt.shape[0]}, {n_new} tokens\n",
+                    prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)]
+    return "\n".join(out)
+
+
+def fmt_ms(x):
+    return "-" if x is None else f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def markdown(r):
+    m, c = r["machine"], r["config"]
+    out = [
+        "# LLaMA decoding benchmark: tinylm vs transformers, with and without the KV cache",
+        "",
+        f"Command: `{r['command']}`" + (" (quick smoke test)" if r["quick"] else ""),
+        "",
+        f"Model: {r['config_source']}: vocab {c['vocab_size']}, dim {c['dim']}, "
+        f"{c['n_layers']} layers, {c['n_heads']} heads, {c['n_kv_heads']} key/value heads, "
+        f"ffn {c['ffn_hidden']}, max_seq_len {c['max_seq_len']}, tied embeddings "
+        f"{c['tie_embeddings']}; {r['parameters'] / 1e6:.2f} M parameters, random weights "
+        f"(seed {r['seed']}), fp32. transformers' `LlamaForCausalLM` is `Llama.to_hf()` of the "
+        f"same weights. Greedy decoding after a random prompt of {r['prompt_tokens']} tokens.",
+        "",
+        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
+        f"torch {m['torch']} ({m['torch_threads']} threads"
+        + (", chosen from the free CPUs" if r["threads_auto"] else "")
+        + f"), transformers {m['transformers']}. "
+        f"1-minute load average {r['load_average_1min_at_start']} at the start, "
+        f"{r['load_average_1min_at_end']} at the end "
+        f"(above {m['cpu_count']} means other processes shared the CPUs and times are noisy).",
+        "",
+        "A run generates N tokens for every sequence of the batch, prefill included (it yields "
+        "the first token). ms/token = run time / N (one decoding step); tokens/s = batch x N / "
+        f"run time. Best of {r['repeats']} repeat{'s' if r['repeats'] > 1 else ''}, the "
+        "variants alternating, after an untimed warm-up. first step = the prefill step; last "
+        f"steps = mean time of the last {r['last_steps']} steps of the fastest run (the cost "
+        "of a step at the end of the sequence). The cached loops are written the same way for "
+        "ours and transformers' (a `DynamicCache` passed as `cache`, transformers 5's name "
+        "for `past_key_values`); `generate()` is a second reference with its own overhead.",
+        "",
+        "| batch | N | variant | run s | ms/token | tokens/s | first step ms "
+        "| last steps ms | same tokens |",
+        "|--:|--:|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for row in r["rows"]:
+        out.append(
+            f"| {row['batch']} | {row['new_tokens']} | {row['variant']} | {row['best_s']:.3g} "
+            f"| {fmt_ms(row['ms_per_token'])} | {row['tokens_per_s']:.1f} "
+            f"| {fmt_ms(row['first_step_ms'])} | {fmt_ms(row['last_steps_ms'])} "
+            f"| {'yes' if row['same_tokens_as_ours_cached'] else 'NO'} |")
+    out += ["", "All variants produced the same token ids." if r["all_tokens_identical"] else
+            "Token ids DIFFER: " + "; ".join(r["mismatches"]) + ".",
+            "", f"Ratios of tokens/s (goal: ours / transformers with cache >= "
+            f"{r['goal_ratio']:g}). KV-cache speed-up = cached / uncached tokens/s over the whole "
+            "run; last-step speed-up = uncached / cached time of a step at the end of the "
+            "sequence:", "",
+            "| batch | N | KV-cache speed-up, ours | KV-cache speed-up, transformers "
+            "| last-step speed-up, ours | ours / transformers, cache "
+            "| ours / transformers, no cache | ours cached / generate() | goal |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
+    for q in r["ratios"]:
+        out.append(
+            f"| {q['batch']} | {q['new_tokens']} | {q['cache_speedup_ours']:.2f}x "
+            f"| {q['cache_speedup_transformers']:.2f}x | {q['last_step_speedup_ours']:.2f}x "
+            f"| {q['ours_vs_transformers_cache']:.2f}x | {q['ours_vs_transformers_no_cache']:.2f}x "
+            f"| {q['ours_vs_generate']:.2f}x | {'met' if q['goal_met'] else 'NOT met'} |")
+    out += ["", f"Total wall time of the run: {r['wall_s']:.0f} s.", ""]
+    return "\n".join(out)
+
+
+def auto_threads():
+    """One torch thread per CPU that other processes leave free (at least one).
+
+    On a quiet machine that is every CPU. On a busy one, more threads than free CPUs is far
+    worse than fewer: torch's threads wait for each other at every operation, and a thread
+    that the scheduler has put aside stalls the others (with 2 threads on a 2-CPU machine
+    whose two CPUs were taken, one decoding step took 380 ms instead of 3 ms). The busy CPUs
+    are estimated by the 1-minute load average, rounded.
+    """
+    cpus = os.cpu_count() or 1
+    load = load_average()
+    busy = 0 if load is None else round(load)
+    return max(1, min(cpus, cpus - busy))
+
+
+def int_list(text):
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints separated by commas: {text!r}")
+    return values
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="16/32/64 new tokens, batch 4 at 32, 1 repeat; writes no results")
+    parser.add_argument("--lengths", type=int_list, default=[64, 128, 256],
+                        help="new tokens per run at batch 1, comma-separated (default 64,128,256;"
+                             " capped at max_seq_len - prompt)")
+    parser.add_argument("--prompt", type=int, default=16, help="prompt tokens (default 16)")
+    parser.add_argument("--batch", type=int, default=4, help="the batched case's batch size")
+    parser.add_argument("--batch-length", type=int, default=128,
+                        help="new tokens in the batched case (default 128)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case (default 3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: the CPUs that other processes leave free, "
+                             "see auto_threads)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print torch.profiler tables of the two cached loops")
+    args = parser.parse_args(argv)
+    args.threads_auto = args.threads is None
+    if args.threads is None:
+        args.threads = auto_threads()
+    if min(args.repeats, args.prompt, args.batch, args.batch_length, args.threads) < 1:
+        parser.error("--repeats, --prompt, --batch, --batch-length, --threads must be >= 1")
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
