@@ -120,3 +120,11 @@ def test_committed_checkpoints_reproduce_their_validation_loss(name):
     windows = zoo.windows(stream, m["training"]["seq_len"])[: m["check"]["validation_windows"]]
     assert zoo.evaluate(model, windows) == pytest.approx(m["check"]["loss"], abs=2e-3)
     assert m["validation_loss"] < math.log(VOCAB_SIZE) - 2  # far better than chance
+
+
+def test_training_is_deterministic_from_the_seed(quick, tmp_path):
+    _, m = quick
+    again = zoo.train(SMALLEST, steps=30, out_dir=tmp_path, progress=False, max_documents=300,
+                      validation_documents=20, threads=1, batch_size=8)
+    assert again["history"] == m["history"]
+    assert again["sha256"] == m["sha256"]

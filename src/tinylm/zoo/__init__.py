@@ -377,7 +377,8 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
     state = {k: v.detach().to(STORE_DTYPE).contiguous() for k, v in model.state_dict().items()}
     if sp.config.tie_embeddings:
         state.pop("output.weight")  # the same matrix as tok_embeddings.weight
-    save_file(state, str(weights_path), metadata={"name": name, "format": "pt"})
+    # one metadata key: safetensors writes several in arbitrary order, changing the sha256
+    save_file(state, str(weights_path), metadata={"format": "pt"})
     model, _ = load(name, out, manifest={"config": sp.config.to_dict(),
                                          "sha256": sha256(weights_path)})
     val_loss = evaluate(model, val_data)
