@@ -30,13 +30,13 @@ def quick(tmp_path_factory):
 
 
 def test_specs_share_the_tokenizer_and_the_draft_is_much_smaller():
-    sizes = {n: zoo.num_parameters(zoo.SPECS[n].config) for n in zoo.SPECS}
+    sizes = {n: zoo.SPECS[n].config.num_parameters() for n in zoo.SPECS}
     assert {"base", "draft"} <= set(sizes)
     assert sizes["draft"] * 5 < sizes["base"]
     assert 2_000_000 < sizes["base"] < 20_000_000
     for name, s in zoo.SPECS.items():
         assert s.config.vocab_size == VOCAB_SIZE
-        assert zoo.num_parameters(s.config) == Llama(s.config).num_parameters(), name
+        assert s.config.num_parameters() == Llama(s.config).num_parameters(), name
 
 
 def test_lr_schedule_warms_up_then_decays():

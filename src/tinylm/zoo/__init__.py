@@ -95,22 +95,13 @@ SPECS: dict[str, ModelSpec] = {
 
 def names() -> list[str]:
     """Names of the zoo's models, smallest first."""
-    return sorted(SPECS, key=lambda n: num_parameters(SPECS[n].config))
+    return sorted(SPECS, key=lambda n: SPECS[n].config.num_parameters())
 
 
 def spec(name: str) -> ModelSpec:
     if name not in SPECS:
         raise KeyError(f"no model {name!r} in the zoo; the models are {sorted(SPECS)}")
     return SPECS[name]
-
-
-def num_parameters(config: LlamaConfig) -> int:
-    """Parameters of a model with this config (a tied matrix counted once), without building it."""
-    d, hd = config.dim, config.head_dim
-    attn = d * config.n_heads * hd * 2 + d * config.n_kv_heads * hd * 2
-    block = attn + 3 * d * config.ffn_hidden + 2 * d
-    head = 0 if config.tie_embeddings else config.vocab_size * d
-    return config.vocab_size * d + config.n_layers * block + d + head
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +458,7 @@ def table(directory: str | Path | None = None) -> list[dict]:
     rows = []
     for name in names():
         weights_path, manifest_path = paths(name, directory)
-        row = {"name": name, "parameters": num_parameters(SPECS[name].config),
+        row = {"name": name, "parameters": SPECS[name].config.num_parameters(),
                "validation_perplexity": None, "steps": None, "bytes": None}
         if manifest_path.exists():
             m = json.loads(manifest_path.read_text(encoding="utf-8"))
