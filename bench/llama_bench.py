@@ -44,13 +44,11 @@ import argparse
 import inspect
 import json
 import os
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import torch
+from benchlib import command_line, load_average, machine_info
 from tqdm import tqdm
 
 from tinylm.llama import Llama, LlamaConfig
@@ -165,34 +163,10 @@ def hf_generate(hf, prompt, n_new):
 # ---------------------------------------------------------------------------------------------
 
 
-def machine_info():
-    import transformers
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()}
 
 
-def load_average():
-    """1-minute load average, or None where the OS does not report it."""
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
-def command_line():
-    exe = Path(sys.executable)
-    try:
-        exe = exe.relative_to(Path.cwd())
-    except ValueError:
-        exe = Path("python")
-    return shlex.join([str(exe), *sys.argv])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +279,8 @@ def run(args):
         "command": command_line(), "quick": args.quick, "config": config.to_dict(),
         "config_source": config_source, "parameters": n_params, "seed": args.seed,
         "prompt_tokens": prompt_len, "repeats": repeats, "last_steps": LAST_STEPS,
-        "goal_ratio": GOAL, "threads_auto": args.threads_auto, "machine": machine_info(),
+        "goal_ratio": GOAL, "threads_auto": args.threads_auto,
+        "machine": machine_info("torch", "transformers", torch_threads=torch.get_num_threads()),
         "rows": rows, "ratios": ratios,
         "all_tokens_identical": not mismatches, "mismatches": mismatches,
         "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,

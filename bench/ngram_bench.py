@@ -33,16 +33,13 @@ import cProfile
 import io
 import json
 import math
-import os
-import platform
 import pstats
-import shlex
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from benchlib import command_line, load_average, machine_info
 from tqdm import tqdm
 
 from tinylm import data
@@ -219,35 +216,10 @@ def warm_up(order, k, discount):
         NGramLM(order, sm, k=k, discount=discount).fit(tiny).perplexity([["a", "b", "d"]])
 
 
-def machine_info():
-    import nltk
-    import numba
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "nltk": nltk.__version__}
 
 
-def load_average():
-    """1-minute load average, or None where the OS does not report it."""
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
-def command_line():
-    exe = Path(sys.executable)
-    try:
-        exe = exe.relative_to(Path.cwd())
-    except ValueError:
-        exe = Path("python")
-    return shlex.join([str(exe), *sys.argv])
 
 
 def run(args):
@@ -318,7 +290,8 @@ def run(args):
         "command": command_line(), "quick": args.quick, "order": args.order, "k": args.k,
         "discount": args.discount, "train_tokens": n_train, "train_sentences": len(train),
         "test_tokens": n_test, "test_sentences": len(test), "nltk_kn_budget_s": kn_budget,
-        "goal_vs_nltk": GOAL, "machine": machine_info(), "rows": rows, "ratios": ratios,
+        "goal_vs_nltk": GOAL, "machine": machine_info("numpy", "numba", "nltk"), "rows": rows,
+        "ratios": ratios,
         "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
         "load_average_1min_at_end": load_average(),
     }

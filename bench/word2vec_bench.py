@@ -39,14 +39,11 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import command_line, load_average, machine_info
 from tqdm import tqdm
 
 from tinylm import data
@@ -131,35 +128,10 @@ def head(sentences, max_words):
 # ---------------------------------------------------------------------------------------------
 
 
-def machine_info():
-    import gensim
-    import numba
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "gensim": gensim.__version__}
 
 
-def load_average():
-    """1-minute load average, or None where the OS does not report it."""
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
-def command_line():
-    exe = Path(sys.executable)
-    try:
-        exe = exe.relative_to(Path.cwd())
-    except ValueError:
-        exe = Path("python")
-    return shlex.join([str(exe), *sys.argv])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +207,7 @@ def run(args):
         "command": command_line(), "quick": args.quick, "epochs": args.epochs,
         "repeats": repeats, "params": {**PARAMS, "hs": 0}, "raw_words": raw_words,
         "sentences": len(corpus), "goal_ratio": GOAL, "quality_margin": QUALITY_MARGIN,
-        "machine": machine_info(), "rows": rows, "ratios": ratios,
+        "machine": machine_info("numpy", "numba", "gensim"), "rows": rows, "ratios": ratios,
         "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
         "load_average_1min_at_end": load_average(),
     }

@@ -1,0 +1,45 @@
+"""What every benchmark records beside its timings: the machine, its load, the command."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(*packages: str, **extra) -> dict:
+    """CPU, core count, platform, Python, the versions of ``packages``, and ``extra`` fields."""
+    info = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}
+    for name in packages:
+        info[name] = importlib.import_module(name).__version__
+    return info | extra
+
+
+def load_average():
+    """1-minute load average, or None where the OS does not report it."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def command_line() -> str:
+    """The command that ran this benchmark, with the interpreter's path relative to here."""
+    exe = Path(sys.executable)
+    try:
+        exe = exe.relative_to(Path.cwd())
+    except ValueError:
+        exe = Path("python")
+    return shlex.join([str(exe), *sys.argv])
