@@ -123,6 +123,10 @@ def cbow_update(syn0, syn1neg, context, target_word, negatives, alpha, cbow_mean
     context:    (c,) int32 ids of the window's words, the centre excluded; c = 0 does nothing
     neu1, work: (d,) float32 scratch memory
     returns:    the loss of the step (0.0 unless ``compute_loss``)
+
+    The negative-sampling loop below repeats ``sgns_pair_update``'s on purpose: moved into one
+    shared @njit function taking the hidden vector as an argument, training ran about 20%
+    slower (skip-gram 566k vs 698k words/s, CBOW 1.94M vs 2.45M, same vectors).
     """
     d = syn0.shape[1]
     c = context.shape[0]
