@@ -43,3 +43,21 @@ def command_line() -> str:
     except ValueError:
         exe = Path("python")
     return shlex.join([str(exe), *sys.argv])
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, result: dict, text: str) -> None:
+    """Save a run as bench/results/NAME.json (every number) and NAME.md (the tables)."""
+    import json
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+    print(f"wrote {RESULTS / f'{name}.md'} and {RESULTS / f'{name}.json'}")
+
+
+def fmt_rate(x: float) -> str:
+    """A rate for a table: 1.21 M, 594.0 k, 9.1."""
+    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k" if x >= 1e3 else f"{x:.1f}"

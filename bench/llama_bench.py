@@ -42,18 +42,15 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import os
 import time
-from pathlib import Path
 
 import torch
-from benchlib import command_line, load_average, machine_info
+from benchlib import command_line, load_average, machine_info, write_results
 from tqdm import tqdm
 
 from tinylm.llama import Llama, LlamaConfig
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_CONFIG = LlamaConfig(vocab_size=4096, dim=256, n_layers=6, n_heads=8, n_kv_heads=4,
                              ffn_hidden=688, max_seq_len=512, tie_embeddings=True)
 VARIANTS = ("ours, no cache", "ours, KV cache", "transformers, KV cache",
@@ -292,10 +289,7 @@ def run(args):
     if args.profile:
         print(profile_cached(model, hf, prompts[1], max(lengths)))
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "llama.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / "llama.md").write_text(text)
-        print(f"wrote {RESULTS / 'llama.md'} and {RESULTS / 'llama.json'}")
+        write_results("llama", result, text)
     if mismatches:
         raise SystemExit("token ids differ between variants: " + "; ".join(mismatches))
     return result

@@ -31,15 +31,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import math
 import pstats
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-from benchlib import command_line, load_average, machine_info
+from benchlib import command_line, fmt_rate, load_average, machine_info, write_results
 from tqdm import tqdm
 
 from tinylm import data
@@ -47,7 +45,6 @@ from tinylm.ngram import BOS, EOS, UNK, NGramLM
 
 SMOOTHINGS = ("mle", "add_k", "kneser_ney")
 IMPLS = ("tinylm", "Counter", "NLTK")
-RESULTS = Path(__file__).resolve().parent / "results"
 GOAL = 50  # ours at least 50x NLTK's fit+score tokens/s
 
 
@@ -301,15 +298,9 @@ def run(args):
     if args.profile:
         print(profile_ours(train, test, args))
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "ngram.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / "ngram.md").write_text(text)
-        print(f"wrote {RESULTS / 'ngram.md'} and {RESULTS / 'ngram.json'}")
+        write_results("ngram", result, text)
     return result
 
-
-def fmt_rate(x):
-    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k" if x >= 1e3 else f"{x:.1f}"
 
 
 def fmt_s(x):

@@ -36,14 +36,12 @@ accuracy on Mikolov's analogy questions.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import time
-from pathlib import Path
 
 import numpy as np
-from benchlib import command_line, load_average, machine_info
+from benchlib import command_line, fmt_rate, load_average, machine_info, write_results
 from tqdm import tqdm
 
 from tinylm import data
@@ -57,7 +55,6 @@ CONFIGS = (  # (name, sg, workers)
 )
 PARAMS = {"vector_size": 100, "window": 5, "min_count": 5, "negative": 5, "sample": 1e-3,
           "alpha": 0.025, "min_alpha": 0.0001}
-RESULTS = Path(__file__).resolve().parent / "results"
 GOAL = 1.0  # ours at least as many words/s as gensim, at equal quality
 # "Equal quality", as in tests/test_word2vec_gensim.py: the mean Spearman correlations reach 90 %
 # of gensim's and the analogy accuracy (only ~70 right answers on this corpus) 80 %; precisely,
@@ -215,15 +212,9 @@ def run(args):
     print()
     print(text)
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "word2vec.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / "word2vec.md").write_text(text)
-        print(f"wrote {RESULTS / 'word2vec.md'} and {RESULTS / 'word2vec.json'}")
+        write_results("word2vec", result, text)
     return result
 
-
-def fmt_rate(x):
-    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k" if x >= 1e3 else f"{x:.1f}"
 
 
 def fmt_ratio(x):
