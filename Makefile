@@ -74,6 +74,7 @@ grade: setup
 bench: setup
 	$(PY) bench/ngram_bench.py
 	$(PY) bench/word2vec_bench.py
+	$(PY) bench/llama_bench.py
 
 clean:
 	rm -rf _build .numba_cache

@@ -35,6 +35,21 @@ def load_average():
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
+def auto_threads():
+    """One torch thread per CPU that other processes leave free (at least one).
+
+    On a quiet machine that is every CPU. On a busy one, more threads than free CPUs is far
+    worse than fewer: torch's threads wait for each other at every operation, and a thread
+    that the scheduler has put aside stalls the others (with 2 threads on a 2-CPU machine
+    whose two CPUs were taken, one decoding step took 380 ms instead of 3 ms). The busy CPUs
+    are estimated by the 1-minute load average, rounded.
+    """
+    cpus = os.cpu_count() or 1
+    load = load_average()
+    busy = 0 if load is None else round(load)
+    return max(1, min(cpus, cpus - busy))
+
+
 def command_line() -> str:
     """The command that ran this benchmark, with the interpreter's path relative to here."""
     exe = Path(sys.executable)

@@ -42,11 +42,10 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
 import time
 
 import torch
-from benchlib import command_line, load_average, machine_info, write_results
+from benchlib import auto_threads, command_line, load_average, machine_info, write_results
 from tqdm import tqdm
 
 from tinylm.llama import Llama, LlamaConfig
@@ -153,17 +152,6 @@ def hf_generate(hf, prompt, n_new):
                       max_new_tokens=n_new, min_new_tokens=n_new, eos_token_id=None,
                       pad_token_id=0)
     return out[:, prompt.shape[1]:], []
-
-
-# ---------------------------------------------------------------------------------------------
-# Machine and command (as in the other benchmarks)
-# ---------------------------------------------------------------------------------------------
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,21 +362,6 @@ def markdown(r):
             f"| {q['ours_vs_generate']:.2f}x | {'met' if q['goal_met'] else 'NOT met'} |")
     out += ["", f"Total wall time of the run: {r['wall_s']:.0f} s.", ""]
     return "\n".join(out)
-
-
-def auto_threads():
-    """One torch thread per CPU that other processes leave free (at least one).
-
-    On a quiet machine that is every CPU. On a busy one, more threads than free CPUs is far
-    worse than fewer: torch's threads wait for each other at every operation, and a thread
-    that the scheduler has put aside stalls the others (with 2 threads on a 2-CPU machine
-    whose two CPUs were taken, one decoding step took 380 ms instead of 3 ms). The busy CPUs
-    are estimated by the 1-minute load average, rounded.
-    """
-    cpus = os.cpu_count() or 1
-    load = load_average()
-    busy = 0 if load is None else round(load)
-    return max(1, min(cpus, cpus - busy))
 
 
 def int_list(text):
