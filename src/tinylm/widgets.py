@@ -6,6 +6,8 @@ browser. In JupyterLab the same widgets render through anywidget.
 from __future__ import annotations
 
 import base64
+import math
+import operator
 from collections.abc import Sequence
 
 import anywidget
@@ -978,3 +980,536 @@ class AttentionViewer(anywidget.AnyWidget):
             "tokens": [str(t) for t in tokens], "n_layers": int(weights.shape[0]),
             "n_heads": int(weights.shape[1]),
             "weights": base64.b64encode(quantised.tobytes()).decode("ascii")})
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam-search tree: every candidate of every step, kept, pruned or finished
+# ---------------------------------------------------------------------------------------------
+
+BEAM_STATUSES = ("kept", "pruned", "finished")
+
+_BEAM_ESM = r"""
+const NS = "http://www.w3.org/2000/svg";
+const NODE_W = 112, NODE_H = 34, COL = 148, ROW = 44, PAD = 12, TOP = 30;
+
+function svg(tag, attrs, parent) {
+  const e = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (parent) parent.appendChild(e);
+  return e;
+}
+function html(tag, cls, text, parent) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+// Token text with its whitespace made visible: " the" is drawn as "␣the".
+function visible(t) {
+  return t.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
+}
+function label(node) { return node.text ? visible(node.text) : `\u27e8${node.token_id}\u27e9`; }
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+function short(s, n) { return s.length > n ? s.slice(0, n - 1) + "\u2026" : s; }
+function num(x) { return x === null ? "\u2212\u221e" : x.toFixed(3).replace("-", "\u2212"); }
+
+function render({ model, el }) {
+  const data = model.get("data");
+  const nodes = data.nodes, byId = new Map(nodes.map((n) => [n.id, n]));
+  const steps = data.n_steps;
+  const rows = Math.max(1, ...nodes.map((n) => n.rank));
+  const root = html("div", "tinylm-widget tinylm-beam-tree");
+  el.appendChild(root);
+  if (data.title) html("div", "tbt-title", data.title, root);
+  html("div", "tbt-summary",
+       `prompt "${data.prompt}" (${plural(data.prompt_length, "token")}), ` +
+       `${plural(data.num_beams, "beam")}, ` +
+       `length penalty ${data.length_penalty}: ${steps} steps, ${nodes.length} candidates`, root);
+
+  const legend = html("div", "tbt-legend", undefined, root);
+  for (const [cls, text] of [["tbt-kept", "kept (extended at the next step)"],
+                             ["tbt-pruned", "pruned"],
+                             ["tbt-finished", "finished (end of sequence)"],
+                             ["tbt-path", "returned hypothesis"]]) {
+    const item = html("span", "tbt-legend-item", undefined, legend);
+    const sw = svg("svg", { width: 30, height: 16, "aria-hidden": "true" }, item);
+    const g = svg("g", { class: `tbt-node ${cls === "tbt-path" ? "tbt-kept tbt-path" : cls}` }, sw);
+    svg("rect", { x: 1.5, y: 1.5, width: 27, height: 13, rx: 3 }, g);
+    if (cls === "tbt-finished") svg("rect", { class: "tbt-flag", x: 23, y: 1.5, width: 5.5,
+                                               height: 13 }, g);
+    html("span", "", text, item);
+  }
+  const info = html("div", "tbt-info", undefined, root);
+  info.setAttribute("aria-live", "polite");
+
+  // ---- layout: the prompt in column 0, step s in column s + 1, candidates by rank ----------
+  const xOf = (step) => PAD + (step + 1) * COL;
+  const yOf = (rank) => TOP + (rank - 1) * ROW;
+  const first = nodes.filter((n) => n.step === 0);
+  const rootY = first.length ? (yOf(1) + yOf(Math.max(...first.map((n) => n.rank)))) / 2 : TOP;
+  const width = PAD * 2 + (steps + 1) * COL - (COL - NODE_W);
+  const height = TOP + rows * ROW + PAD;
+  const scroll = html("div", "tbt-scroll", undefined, root);
+  const plot = svg("svg", { class: "tbt-svg", width, height, viewBox: `0 0 ${width} ${height}`,
+                            role: "group",
+                            "aria-label": `beam-search tree: ${steps} steps, ${nodes.length} ` +
+                                          "candidates; hover or focus a candidate for details" },
+                   scroll);
+  for (let s = 0; s < steps; s++) {
+    svg("text", { class: "tbt-step", x: xOf(s) + NODE_W / 2, y: 14, "text-anchor": "middle" },
+        plot).textContent = `step ${s}`;
+  }
+  const pos = (n) => n.parent < 0 ? [PAD, rootY] : [xOf(byId.get(n.parent).step),
+                                                      yOf(byId.get(n.parent).rank)];
+  const edges = svg("g", { class: "tbt-edges" }, plot);
+  const edgeOf = new Map(), layer = { pruned: 0, kept: 1, finished: 1 };
+  const drawOrder = [...nodes].sort((a, b) => (a.path - b.path) ||
+                                               (layer[a.status] - layer[b.status]));
+  for (const n of drawOrder) {  // pruned edges underneath, the returned path on top
+    const [px, py] = pos(n), x0 = px + NODE_W, y0 = py + NODE_H / 2;
+    const x1 = xOf(n.step), y1 = yOf(n.rank) + NODE_H / 2, mx = (x0 + x1) / 2;
+    const e = svg("path", { class: `tbt-edge tbt-edge-${n.status}` + (n.path ? " tbt-path" : ""),
+                            d: `M${x0},${y0} C${mx},${y0} ${mx},${y1} ${x1},${y1}`,
+                            "data-child": n.id }, edges);
+    edgeOf.set(n.id, e);
+  }
+  const rootG = svg("g", { class: "tbt-node tbt-root", transform: `translate(${PAD},${rootY})` },
+                    plot);
+  svg("rect", { width: NODE_W, height: NODE_H, rx: 4 }, rootG);
+  svg("text", { x: 6, y: 14 }, rootG).textContent = short(visible(data.prompt), 15);
+  svg("text", { class: "tbt-sub", x: 6, y: 28 }, rootG).textContent = "prompt";
+
+  const nodeEl = new Map();
+  for (const n of nodes) {
+    const g = svg("g", {
+      class: `tbt-node tbt-${n.status}` + (n.path ? " tbt-path" : "") +
+             (n.returned ? " tbt-returned" : ""),
+      transform: `translate(${xOf(n.step)},${yOf(n.rank)})`, tabindex: 0,
+      "data-id": n.id, "data-status": n.status,
+      "aria-label": `step ${n.step}, rank ${n.rank}: ${label(n)}, ${n.status}` }, plot);
+    svg("rect", { width: NODE_W, height: NODE_H, rx: 4 }, g);
+    if (n.status === "finished") {
+      svg("rect", { class: "tbt-flag", x: NODE_W - 7, y: 0, width: 7, height: NODE_H }, g);
+    }
+    svg("text", { x: 6, y: 14 }, g).textContent =
+      short(label(n), 12) + (n.returned ? " \u2605" : "");
+    svg("text", { class: "tbt-sub", x: 6, y: 28 }, g).textContent = n.status === "finished"
+      ? `${num(n.score)} \u2192 ${num(n.final)}` : num(n.score);
+    nodeEl.set(n.id, g);
+  }
+
+  // ---- details: hover or focus shows a candidate, a click pins it -------------------------
+  function ancestry(n) {
+    const out = [];
+    for (let m = n; m; m = m.parent < 0 ? null : byId.get(m.parent)) out.unshift(m);
+    return out;
+  }
+  function field(parent, name, key, value) {
+    const row = html("div", "tbt-field", undefined, parent);
+    html("span", "tbt-key", name, row);
+    html("span", "tbt-value", value, row).dataset.field = key;
+  }
+  let pinned = null;
+  function show(n) {
+    const traced = plot.querySelectorAll(".tbt-trace");
+    for (const e of traced) e.classList.remove("tbt-trace");
+    if (traced.length) for (const m of drawOrder) edges.appendChild(edgeOf.get(m.id));
+    info.replaceChildren();
+    if (!n) {
+      info.textContent = "Hover over a candidate (or focus it with Tab) to see its numbers; " +
+        "click to keep them. \u2605 marks a returned hypothesis.";
+      return;
+    }
+    for (const m of ancestry(n)) {
+      nodeEl.get(m.id).classList.add("tbt-trace");
+      edgeOf.get(m.id).classList.add("tbt-trace");
+      edges.appendChild(edgeOf.get(m.id));  // on top of the others
+    }
+    const head = html("div", "tbt-head", undefined, info);
+    html("span", "tbt-token", label(n), head).dataset.field = "token";
+    const dropped = n.status === "finished" && n.hyp === null && data.hypotheses.length;
+    html("span", "tbt-status", ` ${n.status}` + (n.returned ? ", returned" : "") +
+         (dropped ? ", later pushed out of the finished hypotheses by better ones" : "") +
+         (pinned === n ? " (pinned: click again to release)" : ""), head);
+    const grid = html("div", "tbt-fields", undefined, info);
+    field(grid, "token id", "token_id", String(n.token_id));
+    field(grid, "token text", "text", JSON.stringify(n.text));
+    field(grid, "token log-prob", "logprob", num(n.logprob));
+    field(grid, "cumulative score", "score", num(n.score));
+    field(grid, `final score (length penalty ${data.length_penalty})`, "final",
+          n.final === null ? "\u2014" : num(n.final));
+    field(grid, "rank at its step", "rank", `${n.rank} of ${data.step_sizes[n.step]}`);
+    field(grid, "step", "step", String(n.step));
+    field(grid, "beam", "beam", n.beam === null ? "\u2014" : String(n.beam));
+    const path = html("div", "tbt-text", undefined, info);
+    html("span", "tbt-prompt", data.prompt, path);
+    html("span", "tbt-generated", ancestry(n).map((m) => m.text).join(""), path)
+      .dataset.field = "sequence";
+  }
+  const current = (ev) => {
+    const g = ev.target.closest && ev.target.closest(".tbt-node[data-id]");
+    return g ? byId.get(Number(g.dataset.id)) : null;
+  };
+  plot.addEventListener("mouseover", (ev) => { const n = current(ev); if (n) show(n); });
+  plot.addEventListener("mouseleave", () => show(pinned));
+  plot.addEventListener("focusin", (ev) => { const n = current(ev); if (n) show(n); });
+  plot.addEventListener("click", (ev) => {
+    const n = current(ev);
+    if (pinned) nodeEl.get(pinned.id).classList.remove("tbt-pinned");
+    pinned = n && n !== pinned ? n : null;
+    if (pinned) nodeEl.get(pinned.id).classList.add("tbt-pinned");
+    show(pinned || n);
+  });
+  plot.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); ev.target.dispatchEvent(
+      new MouseEvent("click", { bubbles: true })); }
+  });
+
+  // ---- the final hypotheses, best first as the trace lists them ---------------------------
+  if (data.hypotheses.length) {
+    html("div", "tbt-hyps-head", "finished hypotheses (final score = length-penalised)", root);
+    const list = html("ol", "tbt-hyps", undefined, root);
+    for (const h of data.hypotheses) {
+      const li = html("li", h.returned ? "tbt-hyp tbt-hyp-returned" : "tbt-hyp", undefined, list);
+      li.dataset.node = h.node;
+      html("span", "tbt-hyp-score", num(h.final), li);
+      html("span", "tbt-hyp-text", h.text, li);
+      if (h.returned) html("span", "tbt-hyp-badge", "returned", li);
+      li.addEventListener("mouseenter", () => show(byId.get(h.node)));
+      li.addEventListener("mouseleave", () => show(pinned));
+    }
+  }
+  show(null);
+}
+export default { render };
+"""
+
+_BEAM_CSS = """
+.tinylm-beam-tree { font: 13px/1.4 system-ui, sans-serif; color: #222; background: #fff;
+  border: 1px solid #ddd; border-radius: 6px; padding: 10px; max-width: 900px;
+  box-sizing: border-box; }
+.tinylm-beam-tree .tbt-title { font-weight: 600; }
+.tinylm-beam-tree .tbt-summary { color: #555; }
+.tinylm-beam-tree .tbt-legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 6px 0;
+  font-size: 12px; color: #444; }
+.tinylm-beam-tree .tbt-legend-item { display: inline-flex; align-items: center; gap: 4px; }
+.tinylm-beam-tree .tbt-info { height: 8.6em; overflow-y: auto; background: #fafafa;
+  border: 1px solid #eee; border-radius: 4px; padding: 4px 8px; margin-bottom: 6px;
+  color: #555; }
+.tinylm-beam-tree .tbt-head { color: #222; }
+.tinylm-beam-tree .tbt-token { font-weight: 600; font-family: ui-monospace, monospace; }
+.tinylm-beam-tree .tbt-fields { display: grid; gap: 0 16px;
+  grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); }
+.tinylm-beam-tree .tbt-field { display: flex; justify-content: space-between; gap: 8px; }
+.tinylm-beam-tree .tbt-value { color: #222; font-variant-numeric: tabular-nums;
+  font-family: ui-monospace, monospace; }
+.tinylm-beam-tree .tbt-text { white-space: pre-wrap; overflow-wrap: anywhere; }
+.tinylm-beam-tree .tbt-prompt { color: #888; }
+.tinylm-beam-tree .tbt-generated { color: #222; background: #fff3e0; }
+.tinylm-beam-tree .tbt-scroll { overflow: auto; max-height: 560px; border: 1px solid #eee;
+  border-radius: 4px; background: #fcfcfd; }
+.tinylm-beam-tree .tbt-svg { display: block; font: 12px system-ui, sans-serif; }
+.tinylm-beam-tree .tbt-step { fill: #777; font-size: 11px; }
+.tinylm-beam-tree .tbt-edge { fill: none; stroke: #8da9c8; stroke-width: 1.2; }
+.tinylm-beam-tree .tbt-edge-pruned { stroke: #d6d6d6; stroke-dasharray: 3 3; }
+.tinylm-beam-tree .tbt-edge-finished { stroke: #5aa469; }
+.tinylm-beam-tree .tbt-edge.tbt-path { stroke: #f58518; stroke-width: 3; }
+.tinylm-beam-tree .tbt-edge.tbt-trace { stroke: #222; stroke-width: 2.2; stroke-dasharray: none; }
+.tinylm-beam-tree .tbt-node { cursor: pointer; outline: none; }
+.tinylm-beam-tree .tbt-node rect { fill: #e8f0fa; stroke: #4c78a8; stroke-width: 1.2; }
+.tinylm-beam-tree .tbt-node text { fill: #222; font-family: ui-monospace, monospace;
+  font-size: 12px; }
+.tinylm-beam-tree .tbt-node .tbt-sub { fill: #555; font-size: 10.5px;
+  font-family: system-ui, sans-serif; font-variant-numeric: tabular-nums; }
+.tinylm-beam-tree .tbt-root { cursor: default; }
+.tinylm-beam-tree .tbt-root rect { fill: #f0f0f0; stroke: #888; }
+.tinylm-beam-tree .tbt-pruned rect { fill: #f5f5f5; stroke: #cfcfcf; stroke-dasharray: 3 2; }
+.tinylm-beam-tree .tbt-pruned text, .tinylm-beam-tree .tbt-pruned .tbt-sub { fill: #a0a0a0; }
+.tinylm-beam-tree .tbt-finished rect { fill: #e6f4ea; stroke: #2e7d32; }
+.tinylm-beam-tree .tbt-node rect.tbt-flag { fill: #2e7d32; stroke: none; }
+.tinylm-beam-tree .tbt-node.tbt-path rect:first-child { stroke: #f58518; stroke-width: 3; }
+.tinylm-beam-tree .tbt-returned text:first-of-type { font-weight: 700; }
+.tinylm-beam-tree .tbt-node.tbt-trace rect:first-child { stroke: #222; stroke-width: 2.2;
+  stroke-dasharray: none; }
+.tinylm-beam-tree .tbt-node.tbt-pinned rect:first-child { stroke: #d62728; stroke-width: 3; }
+.tinylm-beam-tree .tbt-node:focus-visible rect:first-child { stroke: #d62728; }
+.tinylm-beam-tree .tbt-hyps-head { font-weight: 600; margin-top: 8px; }
+.tinylm-beam-tree .tbt-hyps { margin: 2px 0 0; padding-left: 28px; max-height: 9.8em;
+  overflow-y: auto; }
+.tinylm-beam-tree .tbt-hyp { cursor: default; white-space: pre-wrap; }
+.tinylm-beam-tree .tbt-hyp:hover { background: #f3f3f3; }
+.tinylm-beam-tree .tbt-hyp-score { display: inline-block; width: 64px;
+  font-variant-numeric: tabular-nums; color: #555; }
+.tinylm-beam-tree .tbt-hyp-returned .tbt-hyp-text { background: #fff3e0; font-weight: 600; }
+.tinylm-beam-tree .tbt-hyp-badge { margin-left: 8px; padding: 0 5px; border-radius: 3px;
+  background: #f58518; color: #fff; font-size: 11px; }
+"""
+
+
+class BeamTreeViewer(anywidget.AnyWidget):
+    """The tree a beam search grew: one column per step, one box per candidate.
+
+    Every candidate the search scored at a step is drawn, ranked by its cumulative score:
+    kept ones (extended at the next step), pruned ones (greyed) and finished ones (green, with
+    the length-penalised final score after the arrow), each joined to the kept beam it extends.
+    The returned hypotheses are drawn in orange. Hovering over (or focusing) a candidate shows
+    its token id and text, token log-prob, cumulative and final score and rank; a click pins
+    it. Everything is drawn in the browser from the state `beam_tree_state` computes.
+
+    trace: the ``trace`` of a beam search (``BeamSearchTrace``, or its ``to_dict()``); decode:
+    a tokenizer (anything with ``decode(list_of_ids)``) or a function from a token id to its
+    text; prompt: the prompt's text, shown as the root.
+    """
+
+    _esm = _BEAM_ESM
+    _css = _BEAM_CSS
+    data = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, trace, decode, prompt: str = "", title: str | None = None):
+        super().__init__(data={**beam_tree_state(trace, decode, prompt), "title": title or ""})
+
+
+def beam_tree_state(trace, decode, prompt: str = "") -> dict:
+    """The JSON-ready state `BeamTreeViewer` draws, from a beam-search trace.
+
+    ``trace`` has (as attributes, or as keys of its ``to_dict()``) ``prompt_length``,
+    ``num_beams``, ``length_penalty``, ``steps`` (a list per step of candidates with ``step``,
+    ``parent``, ``token_id``, ``token_logprob``, ``score``, ``status``, ``beam`` and
+    ``final_score``) and ``finished`` (hypotheses with ``tokens``, ``final_score`` (else
+    ``score`` is taken as the final score), ``returned`` and, optionally, the ``step`` and
+    ``candidate`` of their last token; without these they are found from their tokens).
+
+    Returns a dict with one entry of ``nodes`` per candidate, in the trace's order::
+
+        {"id", "step", "rank" (1 = best cumulative score at its step), "parent" (the id of the
+         kept node it extends, -1 for the prompt), "token_id", "text", "logprob", "score",
+         "status", "beam", "final", "hyp" (the index of the hypothesis ending here, or None),
+         "returned" (a returned hypothesis ends here), "path" (on the way to one)}
+
+    and one entry of ``hypotheses`` per finished hypothesis: ``{"node", "text", "score"
+    (cumulative), "final", "returned"}``. Log-probs of minus infinity become None (as in
+    ``to_dict()``); floats are rounded to 4 decimals. Bad traces raise ValueError.
+    """
+    token_text = _token_decoder(decode)
+    num_beams = _as_int(_field(trace, "num_beams", "the trace"), "the trace's num_beams")
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    prompt_length = _as_int(_field(trace, "prompt_length", "the trace"),
+                            "the trace's prompt_length")
+    length_penalty = float(_field(trace, "length_penalty", "the trace"))
+    steps = _field(trace, "steps", "the trace")
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence) or not steps:
+        raise ValueError("the trace's steps must be a non-empty list (one list of candidates "
+                         "per generated token)")
+
+    nodes: list[dict] = []
+    paths: list[tuple[int, ...]] = []  # the generated tokens from the prompt to each node
+    kept_before: dict[int, int] = {}  # beam index at the previous step -> node id
+    step_starts = []  # the id of each step's first node
+    for s, candidates in enumerate(steps):
+        if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Sequence) \
+                or not candidates:
+            raise ValueError(f"step {s} of the trace has no candidates (each step must be a "
+                             "non-empty list)")
+        kept_now: dict[int, int] = {}
+        first = len(nodes)
+        step_starts.append(first)
+        for j, cand in enumerate(candidates):
+            where = f"step {s}, candidate {j}"
+            step = _as_int(_field(cand, "step", where), f"{where}: step")
+            if step != s:
+                raise ValueError(f"{where} says it belongs to step {step}")
+            status = _field(cand, "status", where)
+            status = getattr(status, "value", status)
+            if status not in BEAM_STATUSES:
+                raise ValueError(f"{where}: status must be one of {', '.join(BEAM_STATUSES)}, "
+                                 f"got {status!r}")
+            token_id = _as_int(_field(cand, "token_id", where), f"{where}: token_id")
+            logprob = _logprob(_field(cand, "token_logprob", where), f"{where}: token_logprob")
+            score = _logprob(_field(cand, "score", where), f"{where}: score")
+            beam = _optional(cand, "beam")
+            beam = None if beam is None else _as_int(beam, f"{where}: beam")
+            final = _optional(cand, "final_score")
+            final = None if final is None else _logprob(final, f"{where}: final_score")
+            if status == "kept":
+                if beam is None or not 0 <= beam < num_beams:
+                    raise ValueError(f"{where} is kept, so its beam must be in "
+                                     f"[0, {num_beams}), got {beam}")
+                if beam in kept_now:
+                    raise ValueError(f"{where}: beam {beam} is already taken at step {s}")
+                kept_now[beam] = len(nodes)
+            if status == "finished" and final is None:
+                raise ValueError(f"{where} is finished but has no final_score")
+            if s == 0:
+                parent, path = -1, ()
+            else:
+                p = _as_int(_field(cand, "parent", where), f"{where}: parent")
+                if p not in kept_before:
+                    raise ValueError(f"{where}: parent {p} is not a kept beam of step {s - 1} "
+                                     f"(kept beams: {sorted(kept_before)})")
+                parent, path = kept_before[p], paths[kept_before[p]]
+            paths.append(path + (token_id,))
+            nodes.append({
+                "id": len(nodes), "step": s, "rank": 0, "parent": parent,
+                "token_id": token_id, "text": token_text(token_id), "logprob": logprob,
+                "score": score, "status": status, "beam": beam, "final": final,
+                "hyp": None, "returned": False, "path": False,
+            })
+        order = sorted(range(first, len(nodes)), key=lambda i: (
+            nodes[i]["score"] is None, -(nodes[i]["score"] or 0.0), i))
+        for rank, i in enumerate(order, start=1):
+            nodes[i]["rank"] = rank
+        kept_before = kept_now
+
+    hypotheses = [_hypothesis(h, k, nodes, paths, step_starts, prompt_length, decode,
+                              token_text)
+                  for k, h in enumerate(_field(trace, "finished", "the trace") or [])]
+    for k, h in enumerate(hypotheses):
+        if nodes[h["node"]]["hyp"] is not None:
+            raise ValueError(f"finished hypotheses {nodes[h['node']]['hyp']} and {k} end at the "
+                             "same candidate")
+        nodes[h["node"]]["hyp"] = k
+        if h["returned"]:
+            nodes[h["node"]]["returned"] = True
+            i = h["node"]
+            while i >= 0:
+                nodes[i]["path"] = True
+                i = nodes[i]["parent"]
+    return {
+        "prompt": str(prompt), "prompt_length": prompt_length, "num_beams": num_beams,
+        "length_penalty": length_penalty, "n_steps": len(steps),
+        "step_sizes": [end - start for start, end in
+                       zip(step_starts, step_starts[1:] + [len(nodes)], strict=True)],
+        "nodes": nodes, "hypotheses": hypotheses,
+    }
+
+
+_MISSING = object()
+
+
+def _field(obj, name: str, what: str):
+    """``obj.name``, or ``obj[name]`` for a dict (the ``to_dict()`` form of a trace)."""
+    if isinstance(obj, dict):
+        value = obj.get(name, _MISSING)
+    else:
+        value = getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        raise ValueError(f"{what} has no {name!r} ({type(obj).__name__})")
+    return value
+
+
+def _optional(obj, name: str):
+    """``obj.name`` or ``obj[name]``, None when there is no such field."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _as_int(value, what: str) -> int:
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer, got {value!r}") from None
+
+
+def _logprob(value, what: str) -> float | None:
+    """A log-prob or score rounded to 4 decimals; None for minus infinity (which ``to_dict()``
+    writes as None)."""
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {value!r}") from None
+    if x == -math.inf:
+        return None
+    if not math.isfinite(x):
+        raise ValueError(f"{what} must be finite or -inf, got {x}")
+    return round(x, 4)
+
+
+def _token_decoder(decode):
+    """A function token id -> text, from a tokenizer with ``decode(ids)`` or a function."""
+    if hasattr(decode, "decode"):
+        def text(i: int) -> str:
+            try:  # tokenizers.Tokenizer drops special tokens such as </s> unless told not to
+                return decode.decode([i], skip_special_tokens=False)
+            except TypeError:
+                return decode.decode([i])
+    elif callable(decode):
+        text = decode
+    else:
+        raise TypeError("decode must be a tokenizer (with a decode method) or a function from "
+                        f"a token id to its text, got {type(decode).__name__}")
+
+    def checked(i: int) -> str:
+        out = text(i)
+        if not isinstance(out, str):
+            raise TypeError(f"decode({i}) returned {type(out).__name__}, not str")
+        return out
+
+    return checked
+
+
+def _hypothesis(h, k: int, nodes: list[dict], paths: list[tuple[int, ...]],
+                step_starts: list[int], prompt_length: int, decode, token_text) -> dict:
+    """A finished hypothesis and the node it ends at.
+
+    ``step`` and ``candidate`` (if the hypothesis has them) say where its last token is in
+    ``trace.steps``; its tokens must then lead there. Without them the node is found from the
+    tokens alone, which may or may not start with the prompt and may or may not end with the
+    end-of-sequence token of a finished candidate: finished candidates first, then the one with
+    the closest final score.
+    """
+    what = f"finished hypothesis {k}"
+    tokens = _field(h, "tokens", what)
+    tokens = tokens.tolist() if hasattr(tokens, "tolist") else tokens
+    tokens = tuple(_as_int(t, f"{what}: token") for t in tokens)
+    final = _optional(h, "final_score")
+    final = _logprob(_field(h, "score", what) if final is None else final,
+                     f"{what}: final_score")
+    returned = bool(_field(h, "returned", what))
+    options = [tokens]
+    if len(tokens) > prompt_length > 0:
+        options.append(tokens[prompt_length:])
+
+    def leads_to(i: int) -> bool:
+        path = paths[i]
+        return path in options or (nodes[i]["status"] == "finished" and path[:-1] in options)
+
+    step, cand = _optional(h, "step"), _optional(h, "candidate")
+    if step is not None and cand is not None:
+        step, cand = _as_int(step, f"{what}: step"), _as_int(cand, f"{what}: candidate")
+        if not 0 <= step < len(step_starts):
+            raise ValueError(f"{what} ends at step {step}, but the trace has "
+                             f"{len(step_starts)} steps")
+        size = (step_starts[step + 1] if step + 1 < len(step_starts) else len(nodes)) \
+            - step_starts[step]
+        if not 0 <= cand < size:
+            raise ValueError(f"{what} ends at candidate {cand} of step {step}, which has "
+                             f"{size} candidates")
+        node = step_starts[step] + cand
+        if not leads_to(node):
+            raise ValueError(f"{what}: its tokens {list(tokens)} do not lead to candidate "
+                             f"{cand} of step {step} (tokens {list(paths[node])})")
+    else:
+        matches = []
+        for i, n in enumerate(nodes):
+            if leads_to(i):
+                finished = n["status"] == "finished"
+                node_final = n["final"] if finished else n["score"]
+                gap = abs((node_final or -1e9) - (final or -1e9))
+                matches.append((not finished, gap, i))
+        if not matches:
+            raise ValueError(f"{what} (tokens {list(tokens)}) does not end at any candidate "
+                             "of the trace")
+        node = min(matches)[2]
+    generated = paths[node]
+    if hasattr(decode, "decode"):  # the whole sequence at once: byte-level pieces join up
+        try:
+            text = decode.decode(list(generated), skip_special_tokens=False)
+        except TypeError:
+            text = decode.decode(list(generated))
+    else:
+        text = "".join(token_text(t) for t in generated)
+    return {"node": node, "text": text, "score": nodes[node]["score"], "final": final,
+            "returned": returned}
