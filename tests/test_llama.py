@@ -302,6 +302,22 @@ def test_prefill_in_several_chunks():
     assert_close(torch.cat(chunks, dim=1), full, "chunked prefill")
 
 
+def test_cache_reorder_copies_and_permutes_rows():
+    """After reorder(rows), row i of the cache continues sequence rows[i] (what beam search
+    does when beams change places): decoding on equals decoding those sequences from scratch."""
+    _, model = pair(2, False, 10000.0, 0)
+    ids = random_ids(3, 9, 4)
+    rows = torch.tensor([2, 0, 0, 1])
+    with torch.no_grad():
+        cache = model.new_cache(3)
+        model(ids[:, :6], cache=cache)
+        cache.reorder(rows)
+        assert cache.batch_size == 4 and cache.length == 6
+        steps = model(ids[rows, 6:], cache=cache)
+        full = model(ids[rows])
+    assert_close(steps, full[:, 6:], "decoding after reorder")
+
+
 def left_padded_batch(lengths, total, seed=0):
     """Rows of the given lengths, left-padded with token 0 to ``total``; their mask; the rows."""
     rows = [random_ids(1, n, seed + i)[0] for i, n in enumerate(lengths)]

@@ -18,7 +18,8 @@ Reading order, top to bottom, follows one token's trip through the model:
 7. ``Llama``: token embedding, the blocks, a final norm and the output head (tied to the
    embedding or not).
 8. ``KVCache``: keys and values of the tokens seen so far, so that decoding one more token costs
-   one token's worth of work instead of re-reading the whole prefix.
+   one token's worth of work instead of re-reading the whole prefix. ``reorder`` picks and
+   copies rows, which beam search needs when beams change places.
 
 ``Llama.from_hf`` copies the weights of a ``transformers.LlamaForCausalLM``; the tests check that
 both give the same logits (fp32, within 1e-4), with and without the cache. Parameter names follow
@@ -382,6 +383,16 @@ class KVCache:
 
     def advance(self, n: int) -> None:
         self.length += n
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep the rows ``rows`` (new_batch,) of every layer, in that order.
+
+        ``[0, 0, 1, 1]`` gives each row two copies (one prompt, two beams); beam search calls
+        this after every step with, for each new beam, the row of the hypothesis it extends.
+        """
+        self.k = [k.index_select(0, rows) for k in self.k]
+        self.v = [v.index_select(0, rows) for v in self.v]
+        self.batch_size = len(rows)
 
     @property
     def nbytes(self) -> int:
