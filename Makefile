@@ -49,7 +49,8 @@ unit: setup
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not browser" tests
 
 kernels-nojit: setup
-	NUMBA_DISABLE_JIT=1 $(BIN)/pytest -q tests/test_ngram_kernels.py tests/test_word2vec_kernels.py
+	NUMBA_DISABLE_JIT=1 $(BIN)/pytest -q tests/test_ngram_kernels.py tests/test_word2vec_kernels.py \
+		tests/test_generation_kernels.py
 
 notebooks: setup
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env -p tinylm.grading.nbval_plugin \
