@@ -76,6 +76,7 @@ bench: setup
 	$(PY) bench/ngram_bench.py
 	$(PY) bench/word2vec_bench.py
 	$(PY) bench/llama_bench.py
+	$(PY) bench/generation_bench.py
 
 clean:
 	rm -rf _build .numba_cache
