@@ -13,17 +13,15 @@ steps) and a large synthetic one (20 steps x 16 candidates) that has to scroll.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import random
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from _chromium import serve
 from ipywidgets.embed import embed_data
 from test_beam_tree_widget import EOS, Candidate, Hypothesis, Trace, decode, fake_trace
 
@@ -124,11 +122,6 @@ def write_page(folder: Path, widgets: dict[str, BeamTreeViewer]) -> None:
     link_assets(folder)
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @dataclass
 class Session:
     tab: object
@@ -147,30 +140,25 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
         "small": BeamTreeViewer(fake_trace(), decode, prompt="Once", title="two beams"),
         "big": BeamTreeViewer(big_trace(), big_decode, prompt="It was a"),
     })
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    tab = browser.new_page(viewport={"width": 900, "height": 800})
-    seen = Session(tab=tab, small=tab.locator("#small .tinylm-widget.tinylm-beam-tree"),
-                   big=tab.locator("#big .tinylm-widget.tinylm-beam-tree"))
-    tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-           else seen.external_requests.append(req.url))
-    tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-           if resp.status >= 400 else None)
-    tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-    tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-    tab.on("console", lambda msg: seen.console_errors.append(f"{msg.text} {msg.location}")
-           if msg.type == "error" else None)
-    try:
-        tab.goto(f"{base}/index.html", wait_until="load")
-        for widget in (seen.small, seen.big):
-            widget.locator(".tbt-svg").wait_for(timeout=30_000)
-        yield seen
-    finally:
-        tab.close()
-        server.shutdown()
-        server.server_close()
+    with serve(folder) as base:
+        tab = browser.new_page(viewport={"width": 900, "height": 800})
+        seen = Session(tab=tab, small=tab.locator("#small .tinylm-widget.tinylm-beam-tree"),
+                       big=tab.locator("#big .tinylm-widget.tinylm-beam-tree"))
+        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
+               else seen.external_requests.append(req.url))
+        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
+               if resp.status >= 400 else None)
+        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
+        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
+        tab.on("console", lambda msg: seen.console_errors.append(f"{msg.text} {msg.location}")
+               if msg.type == "error" else None)
+        try:
+            tab.goto(f"{base}/index.html", wait_until="load")
+            for widget in (seen.small, seen.big):
+                widget.locator(".tbt-svg").wait_for(timeout=30_000)
+            yield seen
+        finally:
+            tab.close()
 
 
 def node(widget, step: int, token_id: int, parent_token: int | None = None):

@@ -17,12 +17,9 @@ screenshot of each page is saved under <build>/../screenshots/ to look at after 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _chromium import serve
 
 pytestmark = pytest.mark.browser
 
@@ -63,23 +61,13 @@ CHAPTERS = [p for p in PAGES if re.fullmatch(r"book/\d\d-[^/]+\.html", p)]
 
 # ---- serving the book -----------------------------------------------------------------------
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     if not (HTML / "index.html").is_file():
         pytest.fail(f"No built book at {HTML}: run `make book` first "
                     "(or set BOOK_HTML to a built _build/html folder).")
-    handler = functools.partial(QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(HTML) as base:
+        yield base
 
 
 # ---- loading one page and waiting until it has rendered ------------------------------------

@@ -17,18 +17,16 @@ Build the book first (`make book`); BOOK_HTML points the tests at another build.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _chromium import serve
 
 from tinylm.widgets import KVCacheCalculator
 
@@ -73,11 +71,6 @@ def parse(text: str) -> float:
 
 # ---- the page, served locally and loaded once --------------------------------------------
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @dataclass
 class Session:
     tab: object
@@ -111,27 +104,22 @@ def session(browser) -> Iterator[Session]:
     weights = np.frombuffer(base64.b64decode(data["weights"]), dtype=np.uint8)
     weights = weights.reshape(L, H, T, T)
 
-    handler = functools.partial(QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-    seen = Session(tab=tab, kv=tab.locator(".tinylm-widget.tinylm-kv-calculator"),
-                   att=tab.locator(".tinylm-widget.tinylm-attention"),
-                   tokens=data["tokens"], weights=weights)
-    try:
-        tab.goto(f"http://127.0.0.1:{server.server_address[1]}/book/03-llama.html",
-                 wait_until="load")
-        seen.kv.locator(".tkv-table tbody tr").first.wait_for(timeout=30_000)
-        seen.att.locator(".tav-canvas").wait_for(timeout=30_000)
-        # from here on, any error is the widgets' (the theme logs one of its own while loading)
-        tab.on("pageerror", lambda err: seen.errors.append(f"pageerror: {err}"))
-        tab.on("console", lambda msg: seen.errors.append(f"console: {msg.text}")
-               if msg.type == "error" else None)
-        yield seen
-    finally:
-        tab.close()
-        server.shutdown()
-        server.server_close()
+    with serve(HTML) as base:
+        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
+        seen = Session(tab=tab, kv=tab.locator(".tinylm-widget.tinylm-kv-calculator"),
+                       att=tab.locator(".tinylm-widget.tinylm-attention"),
+                       tokens=data["tokens"], weights=weights)
+        try:
+            tab.goto(f"{base}/book/03-llama.html", wait_until="load")
+            seen.kv.locator(".tkv-table tbody tr").first.wait_for(timeout=30_000)
+            seen.att.locator(".tav-canvas").wait_for(timeout=30_000)
+            # from here on, any error is the widgets' (the theme logs one of its own while loading)
+            tab.on("pageerror", lambda err: seen.errors.append(f"pageerror: {err}"))
+            tab.on("console", lambda msg: seen.errors.append(f"console: {msg.text}")
+                   if msg.type == "error" else None)
+            yield seen
+        finally:
+            tab.close()
 
 
 # ---- KV-cache calculator -----------------------------------------------------------------

@@ -13,11 +13,8 @@ Build the book first (`make book`) for the assets; BOOK_HTML points at another b
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from _chromium import serve
 from nbclient import NotebookClient
 
 from tinylm.widgets import EmbeddingProjector
@@ -123,11 +121,6 @@ def write_page(folder: Path) -> EmbeddingProjector:
     return EmbeddingProjector(words, vectors, n_neighbours=10)
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @dataclass
 class Session:
     tab: object
@@ -145,26 +138,22 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
                     "(or set BOOK_HTML to a built _build/html folder).")
     folder = tmp_path_factory.mktemp("projector")
     python = write_page(folder)
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    tab = browser.new_page(viewport={"width": 900, "height": 800})
-    seen = Session(tab=tab, widget=tab.locator(".tinylm-widget.tinylm-projector"), python=python)
-    tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-           else seen.external_requests.append(req.url))
-    tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-           if resp.status >= 400 else None)
-    tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-    tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-    try:
-        tab.goto(f"{base}/index.html", wait_until="load")
-        seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
-        yield seen
-    finally:
-        tab.close()
-        server.shutdown()
-        server.server_close()
+    with serve(folder) as base:
+        tab = browser.new_page(viewport={"width": 900, "height": 800})
+        seen = Session(tab=tab, widget=tab.locator(".tinylm-widget.tinylm-projector"),
+                       python=python)
+        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
+               else seen.external_requests.append(req.url))
+        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
+               if resp.status >= 400 else None)
+        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
+        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
+        try:
+            tab.goto(f"{base}/index.html", wait_until="load")
+            seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
+            yield seen
+        finally:
+            tab.close()
 
 
 def rows(locator) -> list[tuple[str, float]]:
