@@ -11,6 +11,9 @@ that decisions are not coin flips on rounding errors) and a boosted EOS row in i
   draws them with the right frequencies, and (because torch's CPU generator is the same stream
   whether seeded globally or per ``torch.Generator``) even equals transformers' samples;
 - each logits processor and stopping criterion equals transformers' class on random inputs;
+- beam search's pieces, ``beam_step`` and ``BeamHypotheses``, equal transformers' private
+  helpers (``_get_top_k_continuations``, ``_update_finished_beams``,
+  ``_check_early_stop_heuristic``) on hand-made and random cases;
 - inconsistent settings fail with clear messages;
 - the beam-search trace agrees with itself and with the returned sequences.
 """
@@ -18,6 +21,7 @@ that decisions are not coin flips on rounding errors) and a boosted EOS row in i
 import functools
 import itertools
 import json
+import math
 
 import pytest
 import torch
@@ -25,8 +29,10 @@ import transformers
 from transformers import LlamaForCausalLM
 from transformers.generation import logits_process as hf_lp
 from transformers.generation import stopping_criteria as hf_sc
+from transformers.generation.utils import GenerationMixin
 
 from tinylm.generation import (
+    BeamHypotheses,
     BeamSearchTrace,
     EosTokenCriteria,
     GenerationConfig,
@@ -39,6 +45,7 @@ from tinylm.generation import (
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
+    beam_step,
     build_logits_processors,
     generate,
 )
@@ -382,6 +389,187 @@ def test_stopping_criteria_match_transformers(eos):
         theirs = hf_sc.StoppingCriteriaList([hf_sc.MaxLengthCriteria(length),
                                              hf_sc.EosTokenCriteria(eos)])
         assert torch.equal(ours(ids), theirs(ids, None))
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam search's pieces, beam_step and BeamHypotheses, against transformers' helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def hf_top_k_continuations(beam_scores, log_probs, num_beams, n_eos, do_sample=False):
+    """transformers' _get_top_k_continuations on the same numbers, as (scores, beams, tokens)."""
+    rows, vocab = log_probs.shape
+    batch, k = rows // num_beams, max(2, 1 + n_eos) * num_beams
+    accumulated = log_probs.view(batch, num_beams, vocab) + beam_scores.view(batch, num_beams, 1)
+    sequences = torch.zeros(batch, num_beams, 2, dtype=torch.long)  # a prompt of one token
+    beam_indices = torch.full((batch, num_beams, 1), -1, dtype=torch.int32)
+    scores, sequences, beam_indices = GenerationMixin._get_top_k_continuations(
+        GenerationMixin, accumulated_log_probs=accumulated.view(batch, -1),
+        running_sequences=sequences, running_beam_indices=beam_indices, cur_len=1,
+        decoder_prompt_len=1, do_sample=do_sample, beams_to_keep=k, num_beams=num_beams,
+        batch_size=batch)
+    rows_of = beam_indices[:, :, 0].long()  # transformers counts rows: b * num_beams + beam
+    return scores, rows_of - num_beams * torch.arange(batch)[:, None], sequences[:, :, 1]
+
+
+def test_beam_step_by_hand():
+    beam_scores = torch.tensor([-1.0, -2.0])
+    log_probs = torch.tensor([[-0.5, -1.0, -2.0], [-0.1, -3.0, -0.7]])
+    scores, beams, tokens = beam_step(beam_scores, log_probs, num_beams=2)
+    assert scores[0].tolist() == pytest.approx([-1.5, -2.0, -2.1, -2.7])  # K = 2 * 2
+    assert beams.tolist() == [[0, 0, 1, 1]] and tokens.tolist() == [[0, 1, 0, 2]]
+    assert beams.dtype == tokens.dtype == torch.int64
+    assert beam_step(beam_scores, log_probs, 2, n_eos=2)[0].shape == (1, 6)  # K = 3 * 2
+    assert beam_step(beam_scores, log_probs, 2, n_eos=0)[0].shape == (1, 4)  # still 2 * 2
+    # step 0: only beam 0 proposes (with 3 tokens, K = 4 has to take one from beam 1)
+    _, beams, _ = beam_step(torch.tensor([0.0, -1e9]), log_probs, num_beams=2)
+    assert beams.tolist() == [[0, 0, 0, 1]]
+
+
+@pytest.mark.parametrize("batch, num_beams, vocab, n_eos",
+                         [(1, 2, 10, 1), (3, 4, 32, 1), (2, 3, 20, 0), (2, 2, 16, 3),
+                          (4, 1, 12, 1), (2, 5, 50, 2)])
+def test_beam_step_matches_transformers(batch, num_beams, vocab, n_eos):
+    gen = torch.Generator().manual_seed(batch * 100 + num_beams * 10 + n_eos)
+    log_probs = torch.log_softmax(2 * torch.randn(batch * num_beams, vocab, generator=gen), -1)
+    log_probs[0, :vocab // 2] = -float("inf")  # tokens a processor has banned
+    beam_scores = -5 * torch.rand(batch * num_beams, generator=gen)
+    ours = beam_step(beam_scores, log_probs, num_beams, n_eos)
+    theirs = hf_top_k_continuations(beam_scores, log_probs, num_beams, n_eos)
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+    # beam sampling draws the same candidates from the same random stream
+    torch.manual_seed(7)
+    theirs = hf_top_k_continuations(beam_scores, log_probs, num_beams, n_eos, do_sample=True)
+    torch.manual_seed(7)
+    ours = beam_step(beam_scores, log_probs, num_beams, n_eos, do_sample=True)
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+    seeded = beam_step(beam_scores, log_probs, num_beams, n_eos, do_sample=True,
+                       generator=torch.Generator().manual_seed(7))
+    for a, b in zip(seeded, theirs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_beam_hypotheses_by_hand():
+    hyps = BeamHypotheses(num_beams=2, length_penalty=1.0, early_stopping=False,
+                          max_new_tokens=10)
+    assert len(hyps) == 0 and hyps.worst_score == -math.inf
+    assert not hyps.is_done(-100.0, 5)  # nothing finished yet
+    assert hyps.add([5, 3], -2.0, 2)  # final score -1.0
+    assert hyps.add(torch.tensor([7, 3]), torch.tensor(-1.2), 1, step=0, candidate=1)
+    assert hyps.add([4, 4, 3], -2.7, 3)  # -0.9 pushes out -1.2
+    assert not hyps.add([6, 3], -2.0, 2)  # -1.0 only ties with the worst
+    assert len(hyps) == 2 and hyps.worst_score == -1.0
+    assert [(round(s, 6), t) for s, t in hyps.hyps] == [(-0.9, [4, 4, 3]), (-1.0, [5, 3])]
+    assert hyps.beams[0].score == pytest.approx(-2.7) and hyps.beams[1].step is None
+    assert not hyps.is_done(-2.4, 3)  # -0.8 would beat -1.0
+    assert hyps.is_done(-3.0, 3)  # -1.0 cannot beat -1.0
+    hyps.early_stopping = "never"  # judged at max_new_tokens: -0.3 would beat -1.0
+    assert not hyps.is_done(-3.0, 3)
+    hyps.early_stopping = True
+    assert hyps.is_done(-0.1, 1)
+
+    flat = BeamHypotheses(num_beams=2, length_penalty=0.0)  # plain sums: the short one wins
+    for tokens, total, length in [([5, 3], -2.0, 2), ([7, 3], -1.2, 1), ([4, 4, 3], -2.7, 3)]:
+        flat.add(tokens, total, length)
+    assert [t for _, t in flat.hyps] == [[7, 3], [5, 3]]
+
+    ties = BeamHypotheses(num_beams=3, length_penalty=1.0, early_stopping=True)
+    for tokens, total, length in [([1, 3], -2.0, 2), ([2, 3], -2.0, 2), ([9], -0.5, 1)]:
+        assert ties.add(tokens, total, length)
+    assert [t for _, t in ties.hyps] == [[9], [1, 3], [2, 3]]  # a newcomer goes after ties
+
+    short = BeamHypotheses(num_beams=2, length_penalty=-1.0, early_stopping="never",
+                           max_new_tokens=10)
+    short.add([1, 3], -1.0, 2)
+    short.add([3], -1.5, 1)
+    assert not short.is_done(-0.6, 3)  # length_penalty <= 0: judged at its current length
+
+
+def hf_update_finished(before, sum_logprobs, generated_len, marker, num_beams, length_penalty):
+    """transformers' _update_finished_beams for one prompt: the finished (final_score, marker)
+    after a hypothesis marked `marker` is offered to the list `before`."""
+    k = 2 * num_beams
+    sequences = torch.zeros(1, num_beams, 1, dtype=torch.long)
+    beam_scores = torch.full((1, num_beams), -1e9)
+    is_finished = torch.zeros(1, num_beams, dtype=torch.bool)
+    for i, (score, m) in enumerate(before):
+        sequences[0, i, 0], beam_scores[0, i], is_finished[0, i] = m, score, True
+    candidates = torch.zeros(1, k, 1, dtype=torch.long)
+    candidates[0, 0, 0] = marker
+    sums = torch.zeros(1, k)
+    sums[0, 0] = sum_logprobs
+    ends = torch.zeros(1, k, dtype=torch.bool)
+    ends[0, 0] = True  # only candidate 0 finishes
+    sequences, beam_scores, _, is_finished = GenerationMixin._update_finished_beams(
+        GenerationMixin, sequences=sequences, topk_running_sequences=candidates,
+        beam_scores=beam_scores, topk_log_probs=sums,
+        beam_indices=torch.zeros(1, num_beams, 1, dtype=torch.int32),
+        topk_running_beam_indices=torch.zeros(1, k, 1, dtype=torch.int32),
+        is_early_stop_heuristic_unsatisfied=torch.ones(1, 1, dtype=torch.bool),
+        is_sent_finished=is_finished, next_token_hits_stopping_criteria=ends,
+        top_num_beam_mask=torch.arange(k) < num_beams, num_beams=num_beams,
+        cur_len=generated_len, decoder_prompt_len=1, length_penalty=length_penalty,
+        early_stopping=False)
+    return [(beam_scores[0, i].item(), int(sequences[0, i, 0]))
+            for i in range(int(is_finished.sum()))]
+
+
+def hf_done(scores, best, generated_len, num_beams, length_penalty, early_stopping,
+            max_new_tokens):
+    """transformers' stopping rule for one prompt (_check_early_stop_heuristic, then
+    _beam_search_has_unfinished_sequences): is the prompt done?"""
+    beam_scores = torch.full((1, num_beams), -1e9)
+    is_finished = torch.zeros(1, num_beams, dtype=torch.bool)
+    beam_scores[0, :len(scores)] = torch.tensor(scores)
+    is_finished[0, :len(scores)] = True
+    improvable = GenerationMixin._check_early_stop_heuristic(
+        torch.ones(1, 1, dtype=torch.bool), torch.tensor([[best]]), beam_scores, is_finished,
+        cur_len=generated_len, max_length=max_new_tokens, decoder_prompt_len=0,
+        early_stopping=early_stopping, length_penalty=length_penalty)
+    return not bool(GenerationMixin._beam_search_has_unfinished_sequences(
+        improvable, is_finished, torch.zeros(1, num_beams, dtype=torch.bool), early_stopping))
+
+
+@pytest.mark.parametrize("length_penalty", [-1.0, 0.0, 0.5, 1.0, 2.0])
+def test_beam_hypotheses_match_transformers(length_penalty):
+    """Random hypotheses offered one by one: the same list, scores to the bit, and the same
+    decisions to stop, float32 on both sides (ties included: lengths repeat, sums are rounded)."""
+    gen = torch.Generator().manual_seed(int(10 * length_penalty) + 20)
+    for _ in range(6):
+        num_beams = int(torch.randint(1, 5, (1,), generator=gen))
+        hyps = BeamHypotheses(num_beams, length_penalty, False, max_new_tokens=10)
+        expected = []
+        for marker in range(10):
+            total = -(0.1 + torch.randint(1, 40, (1,), generator=gen) / 4).item()
+            length = int(torch.randint(1, 11, (1,), generator=gen))
+            kept = hyps.add([marker], total, length)
+            expected = hf_update_finished(expected, total, length, marker, num_beams,
+                                          length_penalty)
+            assert hyps.hyps == [(s, [m]) for s, m in expected]
+            assert kept == (marker in [m for _, m in expected])
+            for early_stopping in (True, False, "never"):
+                hyps.early_stopping = early_stopping
+                best = -(0.1 + torch.randint(1, 40, (1,), generator=gen) / 4).item()
+                length = int(torch.randint(1, 11, (1,), generator=gen))
+                assert hyps.is_done(best, length) == hf_done(
+                    [s for s, _ in expected], best, length, num_beams, length_penalty,
+                    early_stopping, 10)
+            hyps.early_stopping = False
+
+
+def test_beam_sampling_without_a_seed_draws_from_torchs_generator():
+    ids, mask = padded_prompts()
+    settings = dict(max_new_tokens=10, do_sample=True, num_beams=3, num_return_sequences=2,
+                    eos_token_id=EOS, pad_token_id=PAD)
+    pair()  # built (it seeds torch) before the draws
+    torch.manual_seed(11)
+    theirs = hf_generate(ids, mask, **settings)
+    torch.manual_seed(11)
+    ours = ours_generate(ids, mask, **settings)
+    assert torch.equal(ours.sequences, theirs.sequences)
+    torch.testing.assert_close(ours.sequences_scores, theirs.sequences_scores, atol=ATOL, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------------

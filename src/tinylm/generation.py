@@ -17,10 +17,12 @@ against token for token and score for score:
    - ``greedy_or_sample``: one token per row and step, the argmax (greedy) or a draw from the
      processed distribution (sampling, seeded by ``config.seed``). Rows that finished early
      receive ``pad_token_id`` until every row is done.
-   - ``beam_search``: keep the ``num_beams`` best partial hypotheses by summed log-probability;
-     collect finished ones, ranked by ``sum_logprobs / generated_length ** length_penalty``;
-     stop as ``early_stopping`` says. With ``return_trace=True`` it records every candidate it
-     weighed (``BeamSearchTrace``) for the chapter's beam-search tree.
+   - ``beam_search``: keep the ``num_beams`` best partial hypotheses by summed log-probability
+     (``beam_step`` ranks the extensions of all beams); collect finished ones in a
+     ``BeamHypotheses`` per prompt, ranked by ``sum_logprobs / generated_length **
+     length_penalty``; stop as ``early_stopping`` says (``BeamHypotheses.is_done``). With
+     ``return_trace=True`` it records every candidate it weighed (``BeamSearchTrace``) for the
+     chapter's beam-search tree.
 5. ``generate``: checks the inputs, works out the attention mask, builds the processors and the
    stopping criteria and calls the strategy.
 
@@ -500,8 +502,8 @@ class FinishedHypothesis:
     tokens: list[int]
     score: float
     final_score: float
-    step: int
-    candidate: int
+    step: int | None = None
+    candidate: int | None = None
     returned: bool = False
 
 
@@ -542,6 +544,101 @@ def _finite_or_none(obj):
     return obj
 
 
+def beam_step(beam_scores: torch.Tensor, log_probs: torch.Tensor, num_beams: int, n_eos: int = 1,
+              do_sample: bool = False, generator: torch.Generator | None = None):
+    """One step of beam search, transformers' ``_get_top_k_continuations``: the candidates.
+
+    Every extension of every beam of a prompt gets the beam's score plus the token's
+    log-probability, and all ``num_beams * vocab`` of them are ranked together. The best
+    ``K = max(2, 1 + n_eos) * num_beams`` are kept: each beam has at most ``n_eos`` extensions
+    that end, so at least ``num_beams`` candidates go on. With ``do_sample`` the K are drawn
+    without replacement from the softmax of those scores (from ``generator``, or torch's global
+    generator), then sorted.
+
+    beam_scores (batch * num_beams,): each row's cumulative log-probability; row
+        ``b * num_beams + i`` is beam i of prompt b.
+    log_probs (batch * num_beams, vocab): each row's next-token log-probabilities, processed.
+    Returns (scores, beams, tokens), each (batch, K), best first: the candidate's new beam score,
+    the beam it extends (0 ... num_beams - 1) and the token it appends.
+    """
+    rows, vocab = log_probs.shape
+    k = max(2, 1 + n_eos) * num_beams
+    totals = beam_scores[:, None] + log_probs  # (rows, vocab)
+    totals = totals.view(rows // num_beams, num_beams * vocab)  # (batch, beams * vocab)
+    if do_sample:
+        flat = torch.multinomial(F.softmax(totals, dim=-1), k, generator=generator)  # (batch, K)
+        scores, order = totals.gather(1, flat).sort(dim=-1, descending=True)
+        flat = flat.gather(1, order)
+    else:
+        scores, flat = torch.topk(totals, k)  # (batch, K) each, best first
+    return scores, flat // vocab, flat % vocab  # position j is beam j // vocab, token j % vocab
+
+
+class BeamHypotheses:
+    """The finished hypotheses of one prompt: the best ``num_beams``, best first, ranked by
+    ``sum_logprobs / generated_len ** length_penalty``. transformers kept them in a class of
+    this name before version 5; version 5 does the same with tensors, in
+    ``_update_finished_beams`` (``add``) and ``_check_early_stop_heuristic`` (``is_done``).
+    Scores are computed in float32, as transformers does, so that ties break the same way.
+    """
+
+    def __init__(self, num_beams: int, length_penalty: float = 1.0,
+                 early_stopping: bool | str = False, max_new_tokens: int = 20):
+        self.num_beams = num_beams
+        self.length_penalty = length_penalty
+        self.early_stopping = early_stopping  # True, False or "never"
+        self.max_new_tokens = max_new_tokens
+        self.beams: list[FinishedHypothesis] = []  # best first, at most num_beams
+
+    def __len__(self):
+        return len(self.beams)
+
+    @property
+    def hyps(self) -> list[tuple[float, list[int]]]:
+        """(final_score, tokens) of each finished hypothesis, best first."""
+        return [(h.final_score, h.tokens) for h in self.beams]
+
+    @property
+    def worst_score(self) -> float:
+        """The final score of the worst one kept (-inf while none is): once ``num_beams`` have
+        finished, a newcomer must beat it."""
+        return self.beams[-1].final_score if self.beams else -math.inf
+
+    def add(self, tokens, sum_logprobs, generated_len: int, step: int | None = None,
+            candidate: int | None = None) -> bool:
+        """Offer a finished hypothesis: its generated ``tokens`` (EOS included), their summed
+        log-probability ``sum_logprobs`` (a float or a float32 scalar tensor) and their number
+        ``generated_len``. ``step`` and ``candidate`` locate it in a trace. Returns whether it is
+        now among the best ``num_beams``: a newcomer that only ties with the worst of a full list
+        is not."""
+        total = torch.as_tensor(sum_logprobs, dtype=torch.float32)
+        final_score = (total / generated_len ** self.length_penalty).item()
+        if len(self) >= self.num_beams and not final_score > self.worst_score:
+            return False
+        tokens = tokens.tolist() if isinstance(tokens, torch.Tensor) else [int(t) for t in tokens]
+        new = FinishedHypothesis(tokens, total.item(), final_score, step, candidate)
+        # sorted() is stable: a newcomer goes after the stored hypotheses with the same score
+        self.beams = sorted(self.beams + [new], key=lambda h: -h.final_score)[:self.num_beams]
+        return True
+
+    def is_done(self, best_running_sum_logprobs, generated_len: int) -> bool:
+        """Can no running beam improve these hypotheses any more? Never while fewer than
+        ``num_beams`` have finished; then at once with ``early_stopping=True``; otherwise when
+        the best running beam (cumulative log-probability ``best_running_sum_logprobs``), judged
+        at its current length ``generated_len``, cannot beat the worst finished one. With
+        ``"never"`` and ``length_penalty > 0`` it is judged at ``max_new_tokens`` instead, the
+        most favourable length it could still reach."""
+        if len(self) < self.num_beams:
+            return False
+        if self.early_stopping is True:
+            return True
+        if self.early_stopping == "never" and self.length_penalty > 0:
+            generated_len = self.max_new_tokens
+        best_running = torch.as_tensor(best_running_sum_logprobs, dtype=torch.float32)
+        best_possible = best_running / generated_len ** self.length_penalty
+        return best_possible.item() <= self.worst_score
+
+
 @torch.no_grad()
 def beam_search(model, input_ids, attention_mask, config: GenerationConfig,
                 processors: LogitsProcessorList, stopping: StoppingCriteriaList,
@@ -549,26 +646,25 @@ def beam_search(model, input_ids, attention_mask, config: GenerationConfig,
     """Beam search (beam sampling with ``config.do_sample``), step by step as transformers'
     ``_beam_search``:
 
-    a. score every extension of every running beam: beam score + processed log-probability;
-    b. take the best ``K = max(2, 1 + n_eos) * num_beams`` of them per prompt (or draw K with
-       sampling). K is that large so that, even if every beam's best extensions are EOS, at
-       least ``num_beams`` candidates remain to continue;
-    c. candidates among the first ``num_beams`` that end (EOS, or max_new_tokens reached) join
-       the prompt's finished hypotheses, ranked by the length-penalised score; only the best
-       ``num_beams`` finished ones are kept;
+    a-b. ``beam_step``: score every extension of every running beam (beam score + processed
+       log-probability) and take the best ``K = max(2, 1 + n_eos) * num_beams`` of them per
+       prompt (or draw K with sampling). K is that large so that, even if every beam's best
+       extensions are EOS, at least ``num_beams`` candidates remain to continue;
+    c. candidates among the first ``num_beams`` that end (EOS, or max_new_tokens reached) are
+       offered to the prompt's ``BeamHypotheses``, which keeps the best ``num_beams`` by the
+       length-penalised score;
     d. the best ``num_beams`` candidates that did not end become the next beams; the KV cache
        rows follow their parents;
-    e. a prompt is done when its finished set is full and either ``early_stopping is True``, or
-       the best running beam cannot beat the worst finished one (see ``_beam_done``). Done
-       prompts take no more finished hypotheses; the loop ends when all are done or at
+    e. a prompt is done when ``BeamHypotheses.is_done``: its finished set is full and either
+       ``early_stopping is True``, or the best running beam cannot beat the worst finished one.
+       Done prompts take no more finished hypotheses; the loop ends when all are done or at
        max_new_tokens.
 
     Returns sequences (batch * num_return_sequences, prompt + generated) padded with
     ``_beam_fill_value``, their scores (batch * num_return_sequences,) and the traces (or None).
     """
     batch, prompt_len = input_ids.shape
-    beams = config.num_beams
-    n_candidates = max(2, 1 + len(config.eos_token_ids)) * beams
+    beams, n_eos = config.num_beams, len(config.eos_token_ids)
     logits, cache, mask = _prefill(model, input_ids, attention_mask, beams,
                                    prompt_len + config.max_new_tokens - 1)
     sequences = input_ids.repeat_interleave(beams, dim=0)  # (rows, length)
@@ -576,37 +672,39 @@ def beam_search(model, input_ids, attention_mask, config: GenerationConfig,
     # would return the same candidate num_beams times.
     beam_scores = torch.zeros(batch, beams, device=input_ids.device)  # (batch, beams)
     beam_scores[:, 1:] = -1e9
-    finished: list[list[FinishedHypothesis]] = [[] for _ in range(batch)]  # best first
+    finished = [BeamHypotheses(beams, config.length_penalty, config.early_stopping,
+                               config.max_new_tokens) for _ in range(batch)]
     done = [False] * batch
     traces = _new_traces(input_ids, attention_mask, config) if config.return_trace else None
 
     for step in range(config.max_new_tokens):
         log_probs = processors(sequences, F.log_softmax(logits, dim=-1))  # (rows, vocab)
-        vocab = log_probs.shape[-1]
-        totals = beam_scores[:, :, None] + log_probs.view(batch, beams, vocab)
-        totals = totals.view(batch, beams * vocab)  # every extension of every beam
-        scores, flat = _top_candidates(totals, n_candidates, generator)  # (batch, K), best first
-        parents, tokens = flat // vocab, flat % vocab  # (batch, K) each
+        scores, parents, tokens = beam_step(beam_scores.flatten(), log_probs, beams, n_eos,
+                                            config.do_sample, generator)  # (batch, K) each
         candidates = torch.cat([_gather(sequences.view(batch, beams, -1), parents),
                                 tokens[:, :, None]], dim=2)  # (batch, K, length + 1)
-        ended = stopping(candidates.flatten(0, 1)).view(batch, n_candidates)  # (batch, K)
+        ended = stopping(candidates.flatten(0, 1)).view(scores.shape)  # (batch, K)
         kept = None if ended.all() else torch.topk(scores.masked_fill(ended, -math.inf),
                                                    beams).indices  # (batch, beams)
         for b in range(batch):
             if done[b]:
                 continue
-            added = _add_finished(finished[b], scores[b], ended[b], candidates[b, :, prompt_len:],
-                                  step, config)
+            for k in range(beams):  # only the best num_beams candidates may finish
+                if ended[b, k]:
+                    finished[b].add(candidates[b, k, prompt_len:], scores[b, k], step + 1,
+                                    step=step, candidate=k)
             if traces is not None:
-                token_logprobs = log_probs.view(batch, beams * vocab)[b, flat[b]]
+                parent_rows = b * beams + parents[b]  # (K,)
+                added = [h for h in finished[b].beams if h.step == step]
                 traces[b].steps.append(_trace_step(step, scores[b], parents[b], tokens[b],
-                                                   token_logprobs, kept, b, added))
+                                                   log_probs[parent_rows, tokens[b]], kept, b,
+                                                   added))
         if kept is None:  # every candidate ended: max_new_tokens reached
             break
 
         beam_scores = scores.gather(1, kept)  # (batch, beams), best first
         for b in range(batch):
-            if not done[b] and _beam_done(finished[b], beam_scores[b, 0], step + 1, config):
+            if not done[b] and finished[b].is_done(beam_scores[b, 0], step + 1):
                 done[b] = True
                 if traces is not None:
                     traces[b].stop_reason = _done_reason(config)
@@ -622,52 +720,9 @@ def beam_search(model, input_ids, attention_mask, config: GenerationConfig,
     return _beam_outputs(input_ids, finished, traces, config)
 
 
-def _top_candidates(totals, k, generator):
-    """The K best entries of each row of totals (batch, beams * vocab), or with a generator K
-    drawn without replacement from softmax(totals); either way sorted best first.
-    Returns their scores and flat indices (beam * vocab + token), both (batch, K)."""
-    if generator is None:
-        return torch.topk(totals, k)
-    flat = torch.multinomial(F.softmax(totals, dim=-1), k, generator=generator)
-    scores, order = totals.gather(1, flat).sort(dim=-1, descending=True)
-    return scores, flat.gather(1, order)
-
-
 def _gather(x, index):
     """x (batch, n, ...) -> (batch, k, ...): the entries ``index`` (batch, k) of each prompt."""
     return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
-
-
-def _add_finished(finished, scores, ended, generated, step, config) -> list[FinishedHypothesis]:
-    """Offer one prompt's ended candidates among its first ``num_beams`` to its finished list
-    (best first, at most num_beams long). Returns the ones that got in.
-
-    scores (K,): cumulative log-probabilities; ended (K,); generated (K, step + 1) token ids.
-    """
-    beams = config.num_beams
-    # transformers computes the penalty on the whole float32 tensor; do the same, bit for bit
-    final_scores = scores[:beams] / (step + 1) ** config.length_penalty
-    new = [FinishedHypothesis(generated[k].tolist(), scores[k].item(), final_scores[k].item(),
-                              step, k)
-           for k in range(beams) if ended[k]]
-    finished[:] = sorted(finished + new, key=lambda h: -h.final_score)[:beams]
-    return [h for h in new if any(h is f for f in finished)]
-
-
-def _beam_done(finished, best_running, generated: int, config) -> bool:
-    """Is this prompt done? Only once ``num_beams`` hypotheses have finished; then at once with
-    ``early_stopping=True``, otherwise when the best running beam (cumulative log-probability
-    ``best_running``, a float32 scalar) cannot beat the worst finished one, judged at its
-    current length ``generated``, or with ``"never"`` and length_penalty > 0 at the longest
-    length it could still reach."""
-    if len(finished) < config.num_beams:
-        return False
-    if config.early_stopping is True:
-        return True
-    if config.early_stopping == "never" and config.length_penalty > 0:
-        generated = config.max_new_tokens
-    best_possible = best_running / generated ** config.length_penalty
-    return best_possible.item() <= finished[-1].final_score
 
 
 def _done_reason(config) -> str:
@@ -690,7 +745,7 @@ def _beam_outputs(input_ids, finished, traces, config):
     """The best ``num_return_sequences`` finished hypotheses of each prompt, as padded rows of
     prompt + generated tokens, with their length-penalised scores."""
     n = config.num_return_sequences
-    returned = [h for hyps in finished for h in hyps[:n]]
+    returned = [h for hyps in finished for h in hyps.beams[:n]]
     for h in returned:
         h.returned = True
     prompt_len = input_ids.shape[1]
@@ -704,7 +759,7 @@ def _beam_outputs(input_ids, finished, traces, config):
                           device=input_ids.device)
     if traces is not None:
         for trace, hyps in zip(traces, finished, strict=True):
-            trace.finished = hyps
+            trace.finished = hyps.beams
             trace.stop_reason = trace.stop_reason or "max_new_tokens reached"
     return sequences, scores, traces
 
