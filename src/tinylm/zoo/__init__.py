@@ -89,7 +89,7 @@ SPECS: dict[str, ModelSpec] = {
                     "Medusa heads and the RL chapters",
         config=LlamaConfig(vocab_size=VOCAB_SIZE, dim=256, n_layers=6, n_heads=8, n_kv_heads=4,
                            ffn_hidden=688, max_seq_len=256, tie_embeddings=True),
-        steps=600, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=40),
+        steps=1400, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=40),
 }
 
 
