@@ -293,14 +293,15 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (batch, kv_heads, total, head_dim)
-        n_rep = self.n_heads // self.n_kv_heads
-        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (batch, heads, total, head_dim)
-        if return_attention:
+        if return_attention:  # the explicit computation, keeping the weights to look at
+            n_rep = self.n_heads // self.n_kv_heads
+            k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (batch, heads, total, head_dim)
             weights = attention_weights(q, k, mask)  # (batch, heads, seq, total)
             out = weights @ v
-        else:
+        else:  # the same result from PyTorch's fused kernel; enable_gqa shares each key/value
+            # head with its n_rep query heads in place, without the copies repeat_kv makes
             weights = None
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
         out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (batch, seq, dim)
         return self.wo(out), weights
 
