@@ -13,7 +13,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 export MPLBACKEND := Agg
 
-.PHONY: help setup book test lint unit kernels-nojit notebooks labs-check browser lab grade bench clean
+.PHONY: help setup book test lint unit kernels-nojit notebooks labs-check browser lab grade bench zoo clean
 
 help:
 	@echo "make book    set up .venv and build the HTML book into _build/html"
@@ -21,6 +21,7 @@ help:
 	@echo "make lab     open the labs in JupyterLab"
 	@echo "make grade LAB=labs/01-ngrams-lab.ipynb   grade a lab"
 	@echo "make bench   run the benchmarks"
+	@echo "make zoo     retrain the model zoo from its seeds, one model per core (~1 hour)"
 
 # ---- set-up ---------------------------------------------------------------------------
 $(STAMP): pyproject.toml constraints.txt
@@ -77,6 +78,15 @@ bench: setup
 	$(PY) bench/word2vec_bench.py
 	$(PY) bench/llama_bench.py
 	$(PY) bench/generation_bench.py
+
+# Every zoo model from its fixed seed, one process with one torch thread per model, side by
+# side (one thread each is also what makes a checkpoint reproducible byte for byte).
+ZOO_MODELS := draft base
+zoo: setup
+	$(MAKE) -j$(words $(ZOO_MODELS)) $(addprefix zoo-,$(ZOO_MODELS))
+
+zoo-%: setup
+	$(BIN)/tinylm zoo train $* --threads 1
 
 clean:
 	rm -rf _build .numba_cache
