@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import socket
 import threading
@@ -74,3 +75,44 @@ def serve(directory: str | Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def require_built(path: Path, what: str) -> None:
+    """Fail (not skip) with what to run when a test needs a file of the built book."""
+    if not path.is_file():
+        pytest.fail(f"No {what} at {path}: run `make book` first "
+                    "(or set BOOK_HTML to a built _build/html folder).")
+
+
+def script_json(obj: object) -> str:
+    """JSON that is safe inside a <script> element."""
+    return json.dumps(obj).replace("</", "<\\/")
+
+
+WIDGET_PAGE = """\
+<!DOCTYPE html>
+<html lang="en" data-content_root="./">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<link rel="icon" href="data:,">
+<script src="_static/tinylm-assets/require.js"></script>
+<script src="_static/tinylm-assets/widgets-config.js"></script>
+<script src="_static/tinylm-assets/html-manager/dist/embed-amd.js"></script>
+<script type="application/vnd.jupyter.widget-state+json">{state}</script>
+</head>
+<body style="max-width: 820px; margin: 16px auto;">
+{views}
+</body>
+</html>
+"""
+
+
+def widget_page(title: str, state: dict, views: dict[str, dict]) -> str:
+    """A page that shows widgets the way the static book does: the embedded widget state, and
+    one view per entry of ``views`` (element id -> view spec), drawn by the offline scripts
+    under _static/tinylm-assets/."""
+    divs = "".join(f'<div class="cell_output" id="{name}">\n<script type="application/'
+                   f'vnd.jupyter.widget-view+json">{script_json(view)}</script>\n</div>\n'
+                   for name, view in views.items())
+    return WIDGET_PAGE.format(title=title, state=script_json(state), views=divs)

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from _chromium import serve
+from _chromium import serve, widget_page
 from ipywidgets.embed import embed_data
 from test_beam_tree_widget import EOS, Candidate, Hypothesis, Trace, decode, fake_trace
 
@@ -31,30 +31,6 @@ from tinylm.widgets import BeamTreeViewer
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-
-PAGE = """\
-<!DOCTYPE html>
-<html lang="en" data-content_root="./">
-<head>
-<meta charset="utf-8">
-<title>beam tree</title>
-<link rel="icon" href="data:,">
-<script src="_static/tinylm-assets/require.js"></script>
-<script src="_static/tinylm-assets/widgets-config.js"></script>
-<script src="_static/tinylm-assets/html-manager/dist/embed-amd.js"></script>
-<script type="application/vnd.jupyter.widget-state+json">{state}</script>
-</head>
-<body style="max-width: 820px; margin: 16px auto;">
-{views}
-</body>
-</html>
-"""
-
-VIEW = """<div class="cell_output" id="{name}">
-<script type="application/vnd.jupyter.widget-view+json">{view}</script>
-</div>
-"""
-
 
 def big_trace(n_steps: int = 20, num_beams: int = 8, seed: int = 0) -> Trace:
     """A random but consistent trace: 2 x num_beams candidates a step, ranked by score; the
@@ -93,11 +69,6 @@ def big_decode(i: int) -> str:
     return "</s>" if i == EOS else f"<b>{i}" if i % 7 == 0 else f" w{i}"
 
 
-def _script_json(obj: object) -> str:
-    """JSON that is safe inside a <script> element."""
-    return json.dumps(obj).replace("</", "<\\/")
-
-
 def link_assets(folder: Path) -> None:
     """_static/tinylm-assets/ as the book has it, linked from node_modules and the venv."""
     app = SimpleNamespace(confdir=str(REPO), srcdir=str(REPO),
@@ -115,10 +86,9 @@ def link_assets(folder: Path) -> None:
 
 def write_page(folder: Path, widgets: dict[str, BeamTreeViewer]) -> None:
     data = embed_data(views=list(widgets.values()), drop_defaults=False)
-    views = "".join(VIEW.format(name=name, view=_script_json(spec))
-                    for name, spec in zip(widgets, data["view_specs"], strict=True))
+    views = dict(zip(widgets, data["view_specs"], strict=True))
     (folder / "index.html").write_text(
-        PAGE.format(state=_script_json(data["manager_state"]), views=views), encoding="utf-8")
+        widget_page("beam tree", data["manager_state"], views), encoding="utf-8")
     link_assets(folder)
 
 

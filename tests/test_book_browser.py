@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _chromium import serve
+from _chromium import require_built, serve
 
 pytestmark = pytest.mark.browser
 
@@ -63,9 +63,7 @@ CHAPTERS = [p for p in PAGES if re.fullmatch(r"book/\d\d-[^/]+\.html", p)]
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    if not (HTML / "index.html").is_file():
-        pytest.fail(f"No built book at {HTML}: run `make book` first "
-                    "(or set BOOK_HTML to a built _build/html folder).")
+    require_built(HTML / "index.html", "built book")
     with serve(HTML) as base:
         yield base
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from _chromium import serve
+from _chromium import require_built, serve
 
 pytestmark = pytest.mark.browser
 
@@ -62,9 +62,7 @@ class Session:
 
 @pytest.fixture(scope="module")
 def session(browser) -> Iterator[Session]:
-    if not PAGE.is_file():
-        pytest.fail(f"No built chapter 4 at {PAGE}: run `make book` first "
-                    "(or set BOOK_HTML to a built _build/html folder).")
+    require_built(PAGE, "built chapter 4")
     states = tree_states(PAGE.read_text(encoding="utf-8"))
     with serve(HTML) as base:
         tab = browser.new_page(viewport={"width": 1280, "height": 1000})

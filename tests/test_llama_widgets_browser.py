@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _chromium import serve
+from _chromium import require_built, serve
 
 from tinylm.widgets import KVCacheCalculator
 
@@ -96,9 +96,7 @@ def attention_state(html: str) -> dict:
 
 @pytest.fixture(scope="module")
 def session(browser) -> Iterator[Session]:
-    if not PAGE.is_file():
-        pytest.fail(f"No built chapter 3 at {PAGE}: run `make book` first "
-                    "(or set BOOK_HTML to a built _build/html folder).")
+    require_built(PAGE, "built chapter 3")
     data = attention_state(PAGE.read_text(encoding="utf-8"))
     T, L, H = len(data["tokens"]), data["n_layers"], data["n_heads"]
     weights = np.frombuffer(base64.b64decode(data["weights"]), dtype=np.uint8)

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from _chromium import serve
+from _chromium import require_built, serve, widget_page
 from nbclient import NotebookClient
 
 from tinylm.widgets import EmbeddingProjector
@@ -74,31 +74,6 @@ EmbeddingProjector(words, vectors, n_neighbours=10, title="Planted vectors",
                    highlight=["apple", "king"])
 """
 
-PAGE = """\
-<!DOCTYPE html>
-<html lang="en" data-content_root="./">
-<head>
-<meta charset="utf-8">
-<title>projector</title>
-<script src="_static/tinylm-assets/require.js"></script>
-<script src="_static/tinylm-assets/widgets-config.js"></script>
-<script src="_static/tinylm-assets/html-manager/dist/embed-amd.js"></script>
-<script type="application/vnd.jupyter.widget-state+json">{state}</script>
-</head>
-<body style="max-width: 820px; margin: 16px auto;">
-<div class="cell_output">
-<script type="application/vnd.jupyter.widget-view+json">{view}</script>
-</div>
-</body>
-</html>
-"""
-
-
-def _script_json(obj: object) -> str:
-    """JSON that is safe inside a <script> element."""
-    return json.dumps(obj).replace("</", "<\\/")
-
-
 def write_page(folder: Path) -> EmbeddingProjector:
     """Execute the notebook in `folder`, write index.html there; return the same widget built
     in this process (its `nearest` / `analogy` are the Python side of the comparison)."""
@@ -114,8 +89,8 @@ def write_page(folder: Path) -> EmbeddingProjector:
     view = next(o.data["application/vnd.jupyter.widget-view+json"] for o in outputs
                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]
-    (folder / "index.html").write_text(
-        PAGE.format(state=_script_json(state), view=_script_json(view)), encoding="utf-8")
+    (folder / "index.html").write_text(widget_page("projector", state, {"projector": view}),
+                                       encoding="utf-8")
     (folder / "_static").mkdir()
     (folder / "_static" / "tinylm-assets").symlink_to(ASSETS, target_is_directory=True)
     return EmbeddingProjector(words, vectors, n_neighbours=10)
@@ -133,9 +108,7 @@ class Session:
 
 @pytest.fixture(scope="module")
 def session(browser, tmp_path_factory) -> Iterator[Session]:
-    if not (ASSETS / "anywidget" / "index.js").is_file():
-        pytest.fail(f"No widget assets at {ASSETS}: run `make book` first "
-                    "(or set BOOK_HTML to a built _build/html folder).")
+    require_built(ASSETS / "anywidget" / "index.js", "widget assets")
     folder = tmp_path_factory.mktemp("projector")
     python = write_page(folder)
     with serve(folder) as base:
