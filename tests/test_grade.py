@@ -254,8 +254,66 @@ def test_not_a_notebook(capsys, tmp_path):
     assert code == 2 and "is not a notebook" in err
 
 
+def _without_identity(text: str) -> str:
+    nb = json.loads(text)
+    nb["metadata"].pop("tinylm", None)
+    return json.dumps(nb)
+
+
 def test_no_solution_names_the_gradable_labs(capsys, tmp_path):
     path = tmp_path / "07-unknown-lab.ipynb"
-    path.write_text(LAB.read_text())
+    path.write_text(_without_identity(LAB.read_text()))
     code, _, err = _cli(capsys, str(path))
     assert code == 2 and "no solution notebook" in err and DEMO in err
+    assert "tinylm.lab" in err, "the message says how a notebook names its lab"
+
+
+# -- the lab's identity: recorded at release, followed by the grader -----------------------------
+
+
+def test_released_lab_records_its_identity():
+    assert json.loads(LAB.read_text())["metadata"]["tinylm"]["lab"] == Path(DEMO).stem
+
+
+def test_a_renamed_copy_is_graded_against_its_lab(capsys, tmp_path):
+    # JupyterLab's Duplicate and Save As keep the metadata and change the name
+    nb = json.loads(LAB.read_text())
+    nb["metadata"]["tinylm"]["lab"] = Path(DEMO).stem
+    for cell in nb["cells"]:  # solve the lab: the solution's cells, same ids
+        cell["source"] = next(c["source"] for c in json.loads(SOLUTION.read_text())["cells"]
+                              if c["id"] == cell["id"])
+    copy = tmp_path / "01-demo-lab-Copy1.ipynb"
+    copy.write_text(json.dumps(nb))
+    code, out, err = _cli(capsys, str(copy))
+    assert code == 0, err
+    assert f"against {SOLUTION}" in out
+    assert out.strip().endswith(f"SCORE {TOTAL:g}/{TOTAL:g}")
+
+
+def test_identity_wins_over_the_file_name(tmp_path):
+    other = tmp_path / "solutions" / "02-other-lab.ipynb"
+    other.parent.mkdir()
+    other.write_text(SOLUTION.read_text())
+    path = tmp_path / "02-other-lab.ipynb"  # named like another lab, but says it is the demo
+    path.write_text(LAB.read_text())
+    (tmp_path / "solutions" / DEMO).write_text(SOLUTION.read_text())
+    assert grade.find_solution(path, tmp_path) == tmp_path / "solutions" / DEMO
+
+
+def test_identity_of_an_unknown_lab_is_a_clear_error(capsys, tmp_path):
+    nb = json.loads(LAB.read_text())
+    nb["metadata"]["tinylm"]["lab"] = "09-missing-lab"
+    path = tmp_path / DEMO  # even a matching file name does not override what it says it is
+    path.write_text(json.dumps(nb))
+    code, _, err = _cli(capsys, str(path))
+    assert code == 2 and "'09-missing-lab'" in err and DEMO in err and "Traceback" not in err
+
+
+def test_identity_that_is_a_path_is_refused(capsys, tmp_path):
+    for hostile in ("../../etc/passwd", "/tmp/x", "..", 42):
+        nb = json.loads(LAB.read_text())
+        nb["metadata"]["tinylm"]["lab"] = hostile
+        path = tmp_path / "x.ipynb"
+        path.write_text(json.dumps(nb))
+        code, _, err = _cli(capsys, str(path))
+        assert code == 2 and "Traceback" not in err, hostile

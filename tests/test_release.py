@@ -256,3 +256,12 @@ def test_release_leaves_the_solution_untouched():
     before = copy.deepcopy(solution)
     release.release_notebook(solution, DEMO)
     assert solution == before
+
+
+def test_release_records_the_labs_identity_and_keeps_other_metadata():
+    solution = _solution()
+    solution.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    lab = release.release_notebook(solution, DEMO, lab_id="01-demo-lab")
+    assert lab.metadata["tinylm"] == {"lab": "01-demo-lab"}
+    assert lab.metadata["kernelspec"]["name"] == "python3"
+    assert "tinylm" not in release.release_notebook(solution, DEMO).metadata

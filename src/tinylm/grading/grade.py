@@ -2,8 +2,10 @@
 
 How a notebook is graded:
 
-1. Find solutions/<same file name> under the repository root; its graded cells (first line
-   `# GRADED: name (N points)`) are the canonical tests.
+1. Find the lab's solution under the repository root: solutions/<lab>.ipynb, where <lab> is the
+   identity `tinylm release` wrote into the notebook's metadata (`tinylm.lab`), so a renamed
+   copy is graded too; a notebook without it is matched by its file name. The solution's graded
+   cells (first line `# GRADED: name (N points)`) are the canonical tests.
 2. Assemble the notebook to run: the student's cells, minus the student's copies of graded
    cells, plus every canonical graded cell at its place (matched by cell id, then by name;
    a deleted one goes back right after the nearest cell that precedes it in the solution).
@@ -36,6 +38,7 @@ MESSAGE_LIMIT = 600  # characters of an error message kept in the results
 TABLE_MESSAGE_LIMIT = 200  # ... and shown in the table
 
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_VALID_LAB = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")  # a file stem, never a path
 
 
 class GradingError(Exception):
@@ -112,14 +115,38 @@ def read_canonical(path: Path) -> list[Cell]:
                  parse_graded(c.source) if c.cell_type == "code" else None) for c in nb.cells]
 
 
+def lab_identity(path: Path) -> str | None:
+    """The lab a notebook says it is (``metadata.tinylm.lab``), or None when it says nothing."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        lab = data["metadata"]["tinylm"]["lab"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return lab if isinstance(lab, str) else None
+
+
 def find_solution(student_path: Path, root: Path) -> Path:
-    solution = root / "solutions" / student_path.name
-    if solution.is_file():
-        return solution
-    known = sorted(p.name for p in (root / "solutions").glob("*.ipynb"))
+    """The solution of the lab the notebook records in its metadata, else of its file name."""
+    solutions = root / "solutions"
+    lab = lab_identity(student_path)
+    if lab is not None:
+        if not _VALID_LAB.match(lab):
+            raise GradingError(f"{student_path} names its lab {lab!r} in its metadata "
+                               "(tinylm.lab), which is not a lab name such as '01-ngrams-lab'")
+        solution = solutions / f"{lab}.ipynb"
+        if solution.is_file():
+            return solution
+        where = f"its metadata names lab {lab!r} (tinylm.lab), but there is no {solution}"
+    else:
+        solution = solutions / student_path.name
+        if solution.is_file():
+            return solution
+        where = (f"no solution notebook {solution} for {student_path.name}, and the notebook "
+                 "does not record which lab it is (tinylm.lab in its metadata)")
+    known = sorted(p.name for p in solutions.glob("*.ipynb"))
     hint = f"; labs that can be graded: {', '.join(known)}" if known else (
-        f"; {root / 'solutions'} has no notebooks (is --root the repository root?)")
-    raise GradingError(f"no solution notebook {solution} for {student_path.name}{hint}")
+        f"; {solutions} has no notebooks (is --root the repository root?)")
+    raise GradingError(where + hint)
 
 
 # -- assembling the notebook to run --------------------------------------------------------------

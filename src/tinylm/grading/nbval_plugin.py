@@ -17,12 +17,18 @@ reported as xfail, while a graded cell that passes is a failure: a test that pas
 solution cannot tell a right answer from none. Any other error fails as usual.
 
 Failure reports are stripped of ANSI colour codes so logs and junit files stay readable.
+
+With `--notebook-times PATH` it also writes how long each notebook took (the setup, call and
+teardown of all its cells, the kernel's start included) as JSON: `tests/test_budget.py` holds
+every lab solution to its time budget with it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +43,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # notebook -> list of (name, earned, possible, outcome); filled from reports so it also works
 # on the controller process under pytest-xdist.
 _results: dict[str, list[tuple[str, float, float, str]]] = defaultdict(list)
+_seconds: dict[str, float] = defaultdict(float)  # notebook -> seconds spent on its cells
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--grade-mode", choices=["ci", "grade"], default="ci",
         help="ci (default): in labs/, NotImplementedError is xfail and a passing graded cell "
              "fails; grade: every notebook is judged like a student's submission",
+    )
+    parser.addoption(
+        "--notebook-times", metavar="PATH", default=None,
+        help="write {notebook: seconds} as JSON to PATH at the end of the run",
     )
 
 
@@ -96,6 +107,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _seconds[report.nodeid.split("::", 1)[0]] += report.duration
     props = dict(report.user_properties)
     if "points" not in props:
         return
@@ -105,6 +117,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         earned = props["points"] if report.passed else 0.0
         notebook = report.nodeid.split("::", 1)[0]
         _results[notebook].append((props["graded"], earned, props["points"], outcome))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("--notebook-times")
+    if path is None or hasattr(session.config, "workerinput"):  # the xdist controller writes
+        return
+    times = {nb: round(s, 2) for nb, s in sorted(_seconds.items()) if nb.endswith(".ipynb")}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(times, indent=2) + "\n", encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -3,7 +3,9 @@
 solutions/NN-topic-lab.ipynb is the master. Its lab copy is the same notebook with every
 solution region replaced by a `raise NotImplementedError(...)` stub and every output removed.
 Cell ids and metadata are kept, because the grader matches a student's cells to the canonical
-graded cells by id. The JSON is written the same way every time (nbformat's layout, sorted keys,
+graded cells by id. The lab also records which lab it is (`metadata.tinylm.lab`, the solution's
+file stem), so a copy saved under another name (JupyterLab's Duplicate, Save As) is still graded
+against the right solution. The JSON is written the same way every time (nbformat's layout, sorted keys,
 one trailing newline), so `--check` can compare bytes.
 """
 
@@ -60,8 +62,13 @@ def read_solution(path: Path) -> nbformat.NotebookNode:
     return ensure_cell_ids(nb)
 
 
-def release_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """Return the student copy of `solution`; `name` labels cells in error messages."""
+def release_notebook(solution: nbformat.NotebookNode, name: str,
+                     lab_id: str | None = None) -> nbformat.NotebookNode:
+    """Return the student copy of `solution`; `name` labels cells in error messages.
+
+    `lab_id` (the solution's file stem, e.g. ``01-ngrams-lab``) is recorded in the notebook's
+    metadata as ``tinylm.lab``: the grader finds the solution by it, whatever the file is called.
+    """
     lab = copy.deepcopy(solution)
     graded_names: dict[str, int] = {}
     for number, cell in enumerate(lab.cells, start=1):
@@ -76,6 +83,8 @@ def release_notebook(solution: nbformat.NotebookNode, name: str) -> nbformat.Not
         cell.outputs = []
         cell.execution_count = None
     lab.metadata.pop("widgets", None)  # saved widget state is output too
+    if lab_id is not None:
+        lab.metadata.setdefault("tinylm", {})["lab"] = lab_id
     return lab
 
 
@@ -126,7 +135,8 @@ def plan(root: Path) -> Plan:
         raise ReleaseError(f"{solutions} is not a directory; is --root the repository root?")
     result = Plan()
     for path in sorted(solutions.glob("*.ipynb")):
-        lab = release_notebook(read_solution(path), name=str(path.relative_to(root)))
+        lab = release_notebook(read_solution(path), name=str(path.relative_to(root)),
+                               lab_id=path.stem)
         result.expected[labs / path.name] = render(lab)
     for lab_path, text in result.expected.items():
         if not lab_path.exists():
