@@ -5,8 +5,8 @@ solution region replaced by a `raise NotImplementedError(...)` stub and every ou
 Cell ids and metadata are kept, because the grader matches a student's cells to the canonical
 graded cells by id. The lab also records which lab it is (`metadata.tinylm.lab`, the solution's
 file stem), so a copy saved under another name (JupyterLab's Duplicate, Save As) is still graded
-against the right solution. The JSON is written the same way every time (nbformat's layout, sorted keys,
-one trailing newline), so `--check` can compare bytes.
+against the right solution. The JSON is written the same way every time (nbformat's layout,
+sorted keys, one trailing newline), so `--check` can compare bytes.
 """
 
 from __future__ import annotations
