@@ -5,6 +5,7 @@ Each test runs pytest in a subprocess, as CI does, over a copy of the fixture la
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -103,3 +104,14 @@ def test_doctored_lab_fails_when_a_graded_cell_cannot_fail(tree):
     assert "NameError" in run.stdout
     section = _autograder_section(run.stdout)
     assert any(line.split()[:2] == ["XFAIL", "counting"] for line in section)
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--dist", "loadfile"]],
+                         ids=["serial", "xdist"])
+def test_notebook_times_are_written(tree, workers):
+    run = _pytest(tree, "solutions", "labs", "--notebook-times", "out/times.json", *workers)
+    assert run.returncode == 0, run.stdout + run.stderr
+    times = json.loads((tree / "out" / "times.json").read_text())
+    assert set(times) == {f"solutions/{DEMO}", f"labs/{DEMO}"}
+    # a kernel starts for each notebook, so no notebook takes no time
+    assert all(isinstance(s, float) and s > 0.1 for s in times.values()), times
