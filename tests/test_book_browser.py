@@ -260,3 +260,38 @@ def test_next_token_explorer_responds_to_typing_and_the_k_slider(browser, base_u
         assert "<unk>" in notes.nth(2).inner_text()  # shown as text, not swallowed as a tag
     finally:
         pg.close()
+
+
+# Draws `text` and a code point no font has (U+10FFFD, private use) in the same font as `el`;
+# without a font for the script, the browser draws the same empty box for both.
+GLYPHS_DRAWN_JS = """
+(el) => {
+  const style = getComputedStyle(el);
+  const draw = (text) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 64; canvas.height = 32;
+    const ctx = canvas.getContext("2d");
+    ctx.font = `24px ${style.fontFamily}`;
+    ctx.fillText(text, 4, 26);
+    return Array.from(ctx.getImageData(0, 0, 64, 32).data).join(",");
+  };
+  const missing = draw("\\u{10FFFD}");
+  return [...el.textContent.matchAll(/[\\u4e00-\\u9fff]/gu)].map((m) => m[0])
+    .filter((ch) => draw(ch) === missing);
+}
+"""
+
+
+def test_chinese_text_is_drawn_with_real_glyphs(browser, base_url):
+    """Chapter 1's Chinese byte-gram example needs a CJK font (Debian: fonts-noto-cjk, which
+    `.ci/run` installs); without one every character is the same empty box."""
+    pg = browser.new_page()
+    try:
+        pg.goto(f"{base_url}/book/01-ngrams.html", wait_until="load")
+        cells = pg.locator(".cell_output pre", has_text="自然语言处理")
+        assert cells.count() > 0, "chapter 1 no longer shows its Chinese example"
+        boxes = cells.first.evaluate(GLYPHS_DRAWN_JS)
+        assert boxes == [], (f"drawn as empty boxes: {''.join(boxes)}; install a CJK font "
+                             "(apt-get install fonts-noto-cjk)")
+    finally:
+        pg.close()
