@@ -68,6 +68,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	npx --no-install eslint
 
 unit: setup
 	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not browser and not budget" tests
