@@ -101,11 +101,10 @@ grade: setup
 	@test -n "$(LAB)" || (echo "usage: make grade LAB=labs/01-ngrams-lab.ipynb" && exit 2)
 	$(BIN)/tinylm grade $(LAB)
 
+# make bench runs every bench/*_bench.py; make bench ONLY=ngram (or ONLY=ngram,llama) runs those,
+# and ARGS=--quick passes options to each.
 bench: setup
-	$(PY) bench/ngram_bench.py
-	$(PY) bench/word2vec_bench.py
-	$(PY) bench/llama_bench.py
-	$(PY) bench/generation_bench.py
+	$(PY) bench/run.py $(ONLY) $(ARGS)
 
 # Every zoo model from its fixed seed, one process with one torch thread per model, side by
 # side (one thread each is also what makes a checkpoint reproducible byte for byte).

@@ -5,35 +5,18 @@ Run from the repository root:
     .venv/bin/python bench/generation_bench.py          # full run, writes bench/results/
     .venv/bin/python bench/generation_bench.py --quick  # 16 new tokens, 1 repeat, writes nothing
 
-The model is the zoo's trained ``base`` checkpoint (``tinylm.zoo.load("base")``) and its
-tokenizer; transformers runs ``Llama.to_hf()`` of the same weights, so both compute the same
-function. Each case continues real prompts of the course corpus (a story, a JSON record, an
-arithmetic question) by ``max_new_tokens`` tokens, fp32, under ``torch.inference_mode``:
-
-- ours:         ``tinylm.generation.generate(model, ids, GenerationConfig(...))``
-- transformers: ``hf.generate(ids, attention_mask=..., ...)`` with the same settings
-
-with greedy decoding (``num_beams=1``) and beam search (``num_beams=4``, ``early_stopping=True``,
-``length_penalty=1.0``). The end-of-sequence token is switched off (``eos_token_id=None``) so
-that every run makes exactly ``max_new_tokens`` steps and the two libraries do the same work.
-A batched case runs the three prompts at once, left-padded with an attention mask.
-
-    ms/token = run seconds / max_new_tokens * 1000   (one decoding step, all sequences)
-    ratio    = transformers ms/token / ours ms/token  (> 1: ours is faster)
-
-Both must return the same sequences, and beam search the same ``sequences_scores`` (within
-1e-4): the run fails otherwise. Warm-up runs are not timed; each time is the best of several
-repeats, the two libraries alternating within each repeat. Threads: ``--threads``, by default
-one per CPU that other processes leave free (``benchlib.auto_threads``).
+Threads: ``--threads``, by default one per CPU that other processes leave free
+(``benchlib.auto_threads``). What is measured and how is the docstring of ``run`` below (it is
+printed above the table, and the book's benchmark appendix shows it); ``benchlib`` does the
+rest.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
-from benchlib import auto_threads, command_line, load_average, machine_info, write_results
+from benchlib import Rows, benchmark, main, positive_int
 from tqdm import tqdm
 
 from tinylm import zoo
@@ -82,7 +65,7 @@ def theirs(hf, ids, mask, n_new, settings):
 
 
 # ---------------------------------------------------------------------------------------------
-# The run
+# The models, and the check that both give the same output
 # ---------------------------------------------------------------------------------------------
 
 
@@ -103,14 +86,45 @@ def same_output(a, b) -> tuple[bool, float | None]:
     return same and (diff is None or diff <= 1e-4), diff
 
 
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------------
+
+
+def add_options(parser):
+    parser.add_argument("--new-tokens", type=positive_int, default=64,
+                        help="tokens generated per run (default 64)")
+
+
+@benchmark(
+    "generation", title="generate(): tinylm vs transformers, greedy and beam search", chapter=4,
+    packages=("torch", "transformers"), threads=True, options=add_options, repeats=3,
+    columns=[("strategy", "strategy", "text"), ("case", "case", "text"), ("batch", "batch", "int"),
+             ("prompt_tokens", "prompt tokens", "int"),
+             ("ms_per_token_tinylm", "tinylm ms/token", "ms"),
+             ("ms_per_token_transformers", "transformers ms/token", "ms"),
+             ("ratio", "ratio", "ratio"), ("same_output", "same output", "yesno")],
+)
 def run(args):
-    t_start = time.perf_counter()
-    load_at_start = load_average()
-    torch.set_num_threads(args.threads)
+    """The zoo's trained `base` model, fp32, under `torch.inference_mode`; transformers runs
+    `Llama.to_hf()` of the same weights. Each case continues a prompt of the course corpus by
+    the same number of new tokens, with the end-of-sequence token switched off so that both
+    libraries do the same work: greedy decoding (`num_beams=1`) and beam search (4 beams,
+    `early_stopping=True`, `length_penalty=1.0`). Prompts 1-3 are a story, a JSON record and an
+    arithmetic question; the batch holds all three, left-padded, with an attention mask.
+
+    One whole call is timed by `time.perf_counter`: ours,
+    `tinylm.generation.generate(model, ids, GenerationConfig(...), attention_mask=mask)`, against
+    `hf.generate(ids, attention_mask=mask, ...)` with the same settings. ms/token = call time /
+    new tokens; ratio = transformers' ms/token / ours (above 1: ours is faster). Best of the
+    repeats, the two libraries alternating, after an untimed warm-up. Same output: identical
+    sequences, and for beam search sequence scores within 1e-4 (checked: the run fails
+    otherwise).
+    """
     model, hf, tok = load_models()
     encoded = [tok.encode(p).ids for p in PROMPTS]
     n_new = 16 if args.quick else args.new_tokens
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats
     # cases: each prompt alone (batch 1), then all prompts in one left-padded batch
     inputs = {f"prompt {i + 1}": left_pad([e]) for i, e in enumerate(encoded)}
     inputs["batch of 3"] = left_pad(encoded)
@@ -153,82 +167,29 @@ def run(args):
                      "ratio": ratio, "goal_met": ratio >= GOAL, "same_output": same,
                      "max_score_diff": diff})
     first = outputs["beam 4", "prompt 1", "tinylm"][0][0]
-    result = {
-        "command": command_line(), "quick": args.quick, "new_tokens": n_new,
-        "repeats": repeats, "goal_ratio": GOAL, "threads_auto": args.threads_auto,
-        "parameters": model.num_parameters(), "prompts": list(PROMPTS),
-        "example_beam_output": tok.decode(first.tolist()),
-        "machine": machine_info("torch", "transformers", torch_threads=torch.get_num_threads()),
-        "rows": rows, "all_outputs_identical": not mismatches, "mismatches": mismatches,
-        "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
-        "load_average_1min_at_end": load_average(),
-    }
-    text = markdown(result)
-    print()
-    print(text)
-    if not args.quick:
-        write_results("generation", result, text)
-    if mismatches:
-        raise SystemExit("outputs differ between tinylm and transformers: " + "; ".join(mismatches))
-    return result
+    facts = {"new_tokens": n_new, "repeats": repeats, "goal_ratio": GOAL,
+             "parameters": model.num_parameters(), "prompts": list(PROMPTS),
+             "example_beam_output": tok.decode(first.tolist()),
+             "all_outputs_identical": not mismatches, "mismatches": mismatches}
+    return summarize(rows, facts)
 
 
-def markdown(r):
-    m = r["machine"]
-    out = [
-        "# generate() benchmark: tinylm vs transformers, greedy and beam search",
-        "",
-        f"Command: `{r['command']}`" + (" (quick smoke test)" if r["quick"] else ""),
-        "",
-        f"Model: the zoo's trained `base` ({r['parameters'] / 1e6:.2f} M parameters), fp32; "
-        "transformers runs `Llama.to_hf()` of the same weights. Each case generates "
-        f"{r['new_tokens']} new tokens with the end-of-sequence token switched off; beam search "
-        "uses 4 beams, `early_stopping=True`, `length_penalty=1.0`. Prompts 1-3 are a story, a "
-        "JSON record and an arithmetic question; the batch holds all three, left-padded.",
-        "",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
-        f"torch {m['torch']} ({m['torch_threads']} threads"
-        + (", chosen from the free CPUs" if r["threads_auto"] else "")
-        + f"), transformers {m['transformers']}. 1-minute load average "
-        f"{r['load_average_1min_at_start']} at the start, {r['load_average_1min_at_end']} at "
-        f"the end. Best of {r['repeats']} runs per case, the libraries alternating.",
-        "",
-        "| strategy | case | batch | prompt tokens | tinylm ms/token | transformers ms/token "
-        "| ratio | same output |",
-        "|---|---|--:|--:|--:|--:|--:|:-:|",
-    ]
-    for row in r["rows"]:
-        same = "yes" if row["same_output"] else "**no**"
-        out.append(f"| {row['strategy']} | {row['case']} | {row['batch']} | "
-                   f"{row['prompt_tokens']} | {row['ms_per_token_tinylm']:.2f} | "
-                   f"{row['ms_per_token_transformers']:.2f} | {row['ratio']:.2f}x | {same} |")
-    met = sum(row["goal_met"] for row in r["rows"])
-    out += ["",
-            f"Ratio = transformers ms/token / tinylm ms/token (above 1: ours is faster). Goal "
-            f"(ratio >= {r['goal_ratio']:.1f}) met in {met} of {len(r['rows'])} cases. Same "
-            "output: identical sequences, and for beam search sequence scores within 1e-4.",
-            "",
-            f"Beam search output for prompt 1: `{r['example_beam_output']!r}`", ""]
-    return "\n".join(out)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="16 new tokens, 1 repeat; writes no results")
-    parser.add_argument("--new-tokens", type=int, default=64,
-                        help="tokens generated per run (default 64)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per case (default 3)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: the CPUs that other processes leave free)")
-    args = parser.parse_args(argv)
-    args.threads_auto = args.threads is None
-    if args.threads is None:
-        args.threads = auto_threads()
-    if min(args.new_tokens, args.repeats, args.threads) < 1:
-        parser.error("--new-tokens, --repeats and --threads must be >= 1")
-    run(args)
+def summarize(rows, facts):
+    """The notes, from the measured rows and the facts of the run."""
+    met = sum(row["goal_met"] for row in rows)
+    notes = [f"Model: the zoo's trained `base` ({facts['parameters'] / 1e6:.2f} M parameters); "
+             f"each case generates {facts['new_tokens']} new tokens. Best of "
+             f"{facts['repeats']} run{'s' if facts['repeats'] > 1 else ''} per case.",
+             f"Goal (ratio >= {facts['goal_ratio']:.1f}) met in {met} of {len(rows)} cases.",
+             "tinylm and transformers returned the same output in every case."
+             if facts["all_outputs_identical"] else
+             "Outputs **differ**: " + "; ".join(facts["mismatches"]) + ".",
+             f"Beam search output for prompt 1: `{facts['example_beam_output']!r}`"]
+    failed = None
+    if facts["mismatches"]:
+        failed = "outputs differ between tinylm and transformers: " + "; ".join(facts["mismatches"])
+    return Rows(rows, notes=notes, facts=facts, failed=failed)
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

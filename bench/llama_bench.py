@@ -13,29 +13,11 @@ n_layers=6, n_heads=8, n_kv_heads=4, ffn_hidden=688, max_seq_len=512, tie_embedd
 Its weights are random (seeded): speed does not depend on what the weights say. The
 transformers model is ``Llama.to_hf()`` of the same weights, so both compute the same function.
 
-Each variant decodes greedily N new tokens after a random prompt of P tokens, fp32, under
-``torch.inference_mode``, with one loop per variant written the same way:
-
-- ours, no cache:   run the whole sequence (prompt + tokens so far) at every step;
-- ours, KV cache:   prefill the prompt into ``model.new_cache()``, then one token per step;
-- transformers, KV cache: the same loop around ``LlamaForCausalLM`` with a ``DynamicCache``
-  passed as ``cache`` (``past_key_values`` before transformers 5);
-- transformers, no cache: the same loop as ours without cache, ``use_cache=False``;
-- transformers ``generate(do_sample=False)``: a second reference, which adds generate()'s own
-  machinery (logits processors, stopping criteria, ...), reported separately.
-
 Threads: ``--threads``, by default one per CPU that other processes leave free (the CPU count
-minus the rounded 1-minute load average, at least one); see ``auto_threads``.
+minus the rounded 1-minute load average, at least one); see ``benchlib.auto_threads``.
 
-The time of a run covers all N tokens (the prefill, which yields the first token, included), so
-
-    ms/token = run seconds / N * 1000     (one decoding step, for all sequences of the batch)
-    tokens/s = batch * N / run seconds
-
-Every variant must produce the same token ids (checked). Warm-up runs are not timed; each time
-is the best of several repeats, the variants alternating within each repeat. The step times
-inside one run are recorded too: the mean of the last steps shows the cost of a step at the end
-of the sequence (growing with the length without cache, about flat with it).
+What is measured and how is the docstring of ``run`` below (it is printed above the table, and
+the book's benchmark appendix shows it); ``benchlib`` does the rest.
 """
 
 from __future__ import annotations
@@ -45,7 +27,7 @@ import inspect
 import time
 
 import torch
-from benchlib import auto_threads, command_line, load_average, machine_info, write_results
+from benchlib import Rows, benchmark, main, positive_int
 from tqdm import tqdm
 
 from tinylm.llama import Llama, LlamaConfig
@@ -176,16 +158,78 @@ def variant_fns(model, hf):
             "transformers generate()": lambda p, n: hf_generate(hf, p, n)}
 
 
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------------
+
+
+def int_list(text):
+    values = [int(v) for v in text.split(",") if v.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints separated by commas: {text!r}")
+    return values
+
+
+def add_options(parser):
+    parser.add_argument("--lengths", type=int_list, default=[64, 128, 256],
+                        help="new tokens per run at batch 1, comma-separated (default 64,128,256;"
+                             " capped at max_seq_len - prompt)")
+    parser.add_argument("--prompt", type=positive_int, default=16,
+                        help="prompt tokens (default 16)")
+    parser.add_argument("--batch", type=positive_int, default=4,
+                        help="the batched case's batch size")
+    parser.add_argument("--batch-length", type=positive_int, default=128,
+                        help="new tokens in the batched case (default 128)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print torch.profiler tables of the two cached loops")
+
+
+@benchmark(
+    "llama", title="LLaMA decoding: tinylm vs transformers, with and without the KV cache",
+    chapter=3, packages=("torch", "transformers"), threads=True, options=add_options, repeats=3,
+    columns=[("batch", "batch", "int"), ("new_tokens", "N", "int"), ("variant", "variant", "text"),
+             ("best_s", "run s", "seconds"), ("ms_per_token", "ms/token", "ms"),
+             ("tokens_per_s", "tokens/s", "rate"), ("first_step_ms", "first step ms", "ms"),
+             ("last_steps_ms", "last steps ms", "ms"),
+             ("same_tokens_as_ours_cached", "same tokens", "yesno")],
+    tables={"ratios": (
+        f"Ratios of tokens/s (goal: ours / transformers with cache >= {GOAL:g}). KV-cache "
+        "speed-up = cached / uncached tokens/s over the whole run; last-step speed-up = "
+        "uncached / cached time of a step at the end of the sequence:",
+        [("batch", "batch", "int"), ("new_tokens", "N", "int"),
+         ("cache_speedup_ours", "KV-cache speed-up, ours", "ratio"),
+         ("cache_speedup_transformers", "KV-cache speed-up, transformers", "ratio"),
+         ("last_step_speedup_ours", "last-step speed-up, ours", "ratio"),
+         ("ours_vs_transformers_cache", "ours / transformers, cache", "ratio"),
+         ("ours_vs_transformers_no_cache", "ours / transformers, no cache", "ratio"),
+         ("ours_vs_generate", "ours cached / generate()", "ratio"),
+         ("goal_met", "goal met", "yesno")])},
+)
 def run(args):
-    t_start = time.perf_counter()
-    load_at_start = load_average()
-    torch.set_num_threads(args.threads)
+    """Greedy decoding of N new tokens after a random prompt, fp32, under
+    `torch.inference_mode`, by a model of the size of the course's base model with random
+    weights; transformers' `LlamaForCausalLM` is `Llama.to_hf()` of the same weights. Five
+    variants, each a plain Python loop written the same way for both libraries: *ours, no
+    cache* (the whole sequence again at every step), *ours, KV cache* (prefill into
+    `model.new_cache()`, then one token per step), *transformers, KV cache* (a `DynamicCache`
+    passed as `cache`, transformers 5's name for `past_key_values`), *transformers, no cache*
+    (`use_cache=False`), and `generate(do_sample=False)`, a second reference with its own
+    overhead.
+
+    A run generates N tokens for every sequence of the batch, prefill included (it yields the
+    first token). ms/token = run time / N (one decoding step); tokens/s = batch x N / run time.
+    Best of the repeats, the variants alternating, after an untimed warm-up. first step = the
+    prefill step; last steps = mean time of the last steps of the fastest run (the cost of a
+    step at the end of the sequence). Every variant must produce the same token ids (checked:
+    the run fails otherwise).
+    """
     config, config_source = base_config()
     prompt_len = args.prompt
     room = config.max_seq_len - prompt_len
     lengths = sorted({min(n, room) for n in ((16, 32, 64) if args.quick else args.lengths)})
     batched = [(args.batch, min(32 if args.quick else args.batch_length, room))]
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats
     cases = [(1, n) for n in lengths] + batched
     model, hf = make_models(config, args.seed)
     fns = variant_fns(model, hf)
@@ -237,9 +281,20 @@ def run(args):
                 "first_step_ms": 1000 * st[0] if st else None,
                 "last_steps_ms": 1000 * sum(st[-LAST_STEPS:]) / LAST_STEPS if st else None,
                 "same_tokens_as_ours_cached": same})
+    if args.profile:
+        print(profile_cached(model, hf, prompts[1], max(lengths)))
+    facts = {"config": config.to_dict(), "config_source": config_source, "parameters": n_params,
+             "seed": args.seed, "prompt_tokens": prompt_len, "repeats": repeats,
+             "last_steps": LAST_STEPS, "goal_ratio": GOAL, "all_tokens_identical": not mismatches,
+             "mismatches": mismatches}
+    return summarize(rows, facts)
+
+
+def summarize(rows, facts):
+    """The ratio table and the notes, from the measured rows and the facts of the run."""
     by = {(r["batch"], r["new_tokens"], r["variant"]): r for r in rows}
     ratios = []
-    for b, n in cases:
+    for b, n in dict.fromkeys((r["batch"], r["new_tokens"]) for r in rows):
         def r(name, b=b, n=n):
             return by[b, n, name]
         entry = {
@@ -257,30 +312,24 @@ def run(args):
             "ours_vs_generate": r("ours, KV cache")["tokens_per_s"]
             / r("transformers generate()")["tokens_per_s"],
         }
-        entry["goal_met"] = bool(entry["ours_vs_transformers_cache"] >= GOAL)
+        entry["goal_met"] = bool(entry["ours_vs_transformers_cache"] >= facts["goal_ratio"])
         ratios.append(entry)
 
-    result = {
-        "command": command_line(), "quick": args.quick, "config": config.to_dict(),
-        "config_source": config_source, "parameters": n_params, "seed": args.seed,
-        "prompt_tokens": prompt_len, "repeats": repeats, "last_steps": LAST_STEPS,
-        "goal_ratio": GOAL, "threads_auto": args.threads_auto,
-        "machine": machine_info("torch", "transformers", torch_threads=torch.get_num_threads()),
-        "rows": rows, "ratios": ratios,
-        "all_tokens_identical": not mismatches, "mismatches": mismatches,
-        "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
-        "load_average_1min_at_end": load_average(),
-    }
-    text = markdown(result)
-    print()
-    print(text)
-    if args.profile:
-        print(profile_cached(model, hf, prompts[1], max(lengths)))
-    if not args.quick:
-        write_results("llama", result, text)
-    if mismatches:
-        raise SystemExit("token ids differ between variants: " + "; ".join(mismatches))
-    return result
+    c, mismatches = facts["config"], facts["mismatches"]
+    notes = [
+        f"Model: {facts['config_source']}: vocab {c['vocab_size']}, dim {c['dim']}, "
+        f"{c['n_layers']} layers, {c['n_heads']} heads, {c['n_kv_heads']} key/value heads, ffn "
+        f"{c['ffn_hidden']}, max_seq_len {c['max_seq_len']}, tied embeddings "
+        f"{c['tie_embeddings']}; {facts['parameters'] / 1e6:.2f} M parameters, random weights "
+        f"(seed {facts['seed']}). Prompt: {facts['prompt_tokens']} random tokens. Best of "
+        f"{facts['repeats']} repeat{'s' if facts['repeats'] > 1 else ''}; last steps = the "
+        f"last {facts['last_steps']}.",
+        "All variants produced the same token ids." if not mismatches else
+        "Token ids **differ**: " + "; ".join(mismatches) + ".",
+        f"Goal (ours / transformers with the KV cache >= {facts['goal_ratio']:g}) met in "
+        f"{sum(q['goal_met'] for q in ratios)} of {len(ratios)} cases."]
+    failed = ("token ids differ between variants: " + "; ".join(mismatches)) if mismatches else None
+    return Rows(rows, notes=notes, facts=facts, tables={"ratios": ratios}, failed=failed)
 
 
 def profile_cached(model, hf, prompt, n_new, rows=25):
@@ -299,104 +348,5 @@ def profile_cached(model, hf, prompt, n_new, rows=25):
     return "\n".join(out)
 
 
-def fmt_ms(x):
-    return "-" if x is None else f"{x:.2f}" if x < 100 else f"{x:.0f}"
-
-
-def markdown(r):
-    m, c = r["machine"], r["config"]
-    out = [
-        "# LLaMA decoding benchmark: tinylm vs transformers, with and without the KV cache",
-        "",
-        f"Command: `{r['command']}`" + (" (quick smoke test)" if r["quick"] else ""),
-        "",
-        f"Model: {r['config_source']}: vocab {c['vocab_size']}, dim {c['dim']}, "
-        f"{c['n_layers']} layers, {c['n_heads']} heads, {c['n_kv_heads']} key/value heads, "
-        f"ffn {c['ffn_hidden']}, max_seq_len {c['max_seq_len']}, tied embeddings "
-        f"{c['tie_embeddings']}; {r['parameters'] / 1e6:.2f} M parameters, random weights "
-        f"(seed {r['seed']}), fp32. transformers' `LlamaForCausalLM` is `Llama.to_hf()` of the "
-        f"same weights. Greedy decoding after a random prompt of {r['prompt_tokens']} tokens.",
-        "",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
-        f"torch {m['torch']} ({m['torch_threads']} threads"
-        + (", chosen from the free CPUs" if r["threads_auto"] else "")
-        + f"), transformers {m['transformers']}. "
-        f"1-minute load average {r['load_average_1min_at_start']} at the start, "
-        f"{r['load_average_1min_at_end']} at the end "
-        f"(above {m['cpu_count']} means other processes shared the CPUs and times are noisy).",
-        "",
-        "A run generates N tokens for every sequence of the batch, prefill included (it yields "
-        "the first token). ms/token = run time / N (one decoding step); tokens/s = batch x N / "
-        f"run time. Best of {r['repeats']} repeat{'s' if r['repeats'] > 1 else ''}, the "
-        "variants alternating, after an untimed warm-up. first step = the prefill step; last "
-        f"steps = mean time of the last {r['last_steps']} steps of the fastest run (the cost "
-        "of a step at the end of the sequence). The cached loops are written the same way for "
-        "ours and transformers' (a `DynamicCache` passed as `cache`, transformers 5's name "
-        "for `past_key_values`); `generate()` is a second reference with its own overhead.",
-        "",
-        "| batch | N | variant | run s | ms/token | tokens/s | first step ms "
-        "| last steps ms | same tokens |",
-        "|--:|--:|---|--:|--:|--:|--:|--:|---|",
-    ]
-    for row in r["rows"]:
-        out.append(
-            f"| {row['batch']} | {row['new_tokens']} | {row['variant']} | {row['best_s']:.3g} "
-            f"| {fmt_ms(row['ms_per_token'])} | {row['tokens_per_s']:.1f} "
-            f"| {fmt_ms(row['first_step_ms'])} | {fmt_ms(row['last_steps_ms'])} "
-            f"| {'yes' if row['same_tokens_as_ours_cached'] else 'NO'} |")
-    out += ["", "All variants produced the same token ids." if r["all_tokens_identical"] else
-            "Token ids DIFFER: " + "; ".join(r["mismatches"]) + ".",
-            "", f"Ratios of tokens/s (goal: ours / transformers with cache >= "
-            f"{r['goal_ratio']:g}). KV-cache speed-up = cached / uncached tokens/s over the whole "
-            "run; last-step speed-up = uncached / cached time of a step at the end of the "
-            "sequence:", "",
-            "| batch | N | KV-cache speed-up, ours | KV-cache speed-up, transformers "
-            "| last-step speed-up, ours | ours / transformers, cache "
-            "| ours / transformers, no cache | ours cached / generate() | goal |",
-            "|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
-    for q in r["ratios"]:
-        out.append(
-            f"| {q['batch']} | {q['new_tokens']} | {q['cache_speedup_ours']:.2f}x "
-            f"| {q['cache_speedup_transformers']:.2f}x | {q['last_step_speedup_ours']:.2f}x "
-            f"| {q['ours_vs_transformers_cache']:.2f}x | {q['ours_vs_transformers_no_cache']:.2f}x "
-            f"| {q['ours_vs_generate']:.2f}x | {'met' if q['goal_met'] else 'NOT met'} |")
-    out += ["", f"Total wall time of the run: {r['wall_s']:.0f} s.", ""]
-    return "\n".join(out)
-
-
-def int_list(text):
-    values = [int(v) for v in text.split(",") if v.strip()]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive ints separated by commas: {text!r}")
-    return values
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="16/32/64 new tokens, batch 4 at 32, 1 repeat; writes no results")
-    parser.add_argument("--lengths", type=int_list, default=[64, 128, 256],
-                        help="new tokens per run at batch 1, comma-separated (default 64,128,256;"
-                             " capped at max_seq_len - prompt)")
-    parser.add_argument("--prompt", type=int, default=16, help="prompt tokens (default 16)")
-    parser.add_argument("--batch", type=int, default=4, help="the batched case's batch size")
-    parser.add_argument("--batch-length", type=int, default=128,
-                        help="new tokens in the batched case (default 128)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per case (default 3)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: the CPUs that other processes leave free, "
-                             "see auto_threads)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--profile", action="store_true",
-                        help="also print torch.profiler tables of the two cached loops")
-    args = parser.parse_args(argv)
-    args.threads_auto = args.threads is None
-    if args.threads is None:
-        args.threads = auto_threads()
-    if min(args.repeats, args.prompt, args.batch, args.batch_length, args.threads) < 1:
-        parser.error("--repeats, --prompt, --batch, --batch-length, --threads must be >= 1")
-    run(args)
-
-
 if __name__ == "__main__":
-    main()
+    main(run)

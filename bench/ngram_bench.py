@@ -6,29 +6,12 @@ Run from the repository root:
     .venv/bin/python bench/ngram_bench.py --quick     # ~50k tokens, a smoke test, writes nothing
     .venv/bin/python bench/ngram_bench.py --profile   # also print a cProfile of our fit + score
 
-What is timed, for each smoothing (mle, add_k, kneser_ney) and each implementation, on the same
-sentences and the same n-grams (``order - 1`` markers <s> in front, one </s> at the end):
-
-- fit:   from the list of tokenised training sentences to a model ready to score (vocabulary,
-         padding, counting every 1..order-gram, context totals, continuation counts for KN);
-- score: the perplexity of the test sentences (every word and </s> is a scored token).
-
-Tokens are predicted positions: the words plus one </s> per sentence. Then
-
-    fit tokens/s        = train tokens / fit seconds
-    score tokens/s      = test tokens / score seconds
-    fit+score tokens/s  = (train tokens + test tokens) / (fit seconds + score seconds)
-
-Our Numba kernels are compiled on a tiny corpus first; that warm-up is not timed. Each time is
-the best of several repeats where a repeat is cheap (ours, Counter) and a single run for NLTK.
-NLTK's KneserNeyInterpolated rescans its n-gram tables on every ``score`` call, so its scoring is
-timed on as many test tokens as fit in a time budget and the tokens/s extrapolated; the output
-says so.
+What is measured and how is the docstring of ``run`` below (it is printed above the table, and
+the book's benchmark appendix shows it); ``benchlib`` does the rest.
 """
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import math
@@ -37,7 +20,7 @@ import time
 from collections import Counter
 
 import numpy as np
-from benchlib import command_line, fmt_rate, load_average, machine_info, write_results
+from benchlib import Rows, benchmark, main, positive_int
 from tqdm import tqdm
 
 from tinylm import data
@@ -213,15 +196,56 @@ def warm_up(order, k, discount):
         NGramLM(order, sm, k=k, discount=discount).fit(tiny).perplexity([["a", "b", "d"]])
 
 
+# ---------------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------------
 
 
+def add_options(parser):
+    parser.add_argument("--order", type=positive_int, default=3)
+    parser.add_argument("--k", type=float, default=0.01, help="add_k / Lidstone k")
+    parser.add_argument("--discount", type=float, default=0.75, help="Kneser-Ney discount")
+    parser.add_argument("--kn-budget", type=float, default=20.0,
+                        help="seconds of NLTK Kneser-Ney scoring to extrapolate from")
+    parser.add_argument("--profile", action="store_true",
+                        help="print a cProfile of our Kneser-Ney fit + score")
 
 
+STAR = ("score_s", "score_tok_s", "total_tok_s", "perplexity")  # the cells NLTK KN extrapolates
 
 
+@benchmark(
+    "ngram", title="n-gram models: tinylm vs plain Python Counter vs NLTK", chapter=1,
+    packages=("numpy", "numba", "nltk"), options=add_options, repeats=5,
+    columns=[("smoothing", "smoothing", "text"), ("impl", "implementation", "text"),
+             ("fit_s", "fit s", "seconds"), ("score_s", "score s", "seconds"),
+             ("fit_tok_s", "fit tok/s", "rate"), ("score_tok_s", "score tok/s", "rate"),
+             ("total_tok_s", "fit+score tok/s", "rate"), ("perplexity", "perplexity", "float"),
+             ("repeats", "repeats", "int")],
+    tables={"speed-up": (
+        f"Speed-up of tinylm, as a ratio of tokens/s (goal: at least {GOAL}x NLTK on fit+score):",
+        [("smoothing", "smoothing", "text"),
+         ("vs_NLTK_total", "vs NLTK fit+score", "ratio"), ("vs_NLTK_fit", "vs NLTK fit", "ratio"),
+         ("vs_NLTK_score", "vs NLTK score", "ratio"),
+         ("vs_Counter_total", "vs Counter fit+score", "ratio"),
+         ("vs_Counter_fit", "vs Counter fit", "ratio"),
+         ("vs_Counter_score", "vs Counter score", "ratio"), ("goal_met", "goal met", "yesno")])},
+)
 def run(args):
-    t_start = time.perf_counter()
-    load_at_start = load_average()
+    """For each smoothing (`mle`, `add_k`, `kneser_ney`), three implementations fit a model of
+    order `--order` (3 by default) on the training sentences of `tinylm.data.wiki_sentences`
+    and score the test sentences, on the same padded sentences and the same n-grams: *tinylm*
+    (`tinylm.ngram.NGramLM`; its Numba kernels are compiled beforehand, untimed), *Counter* (the
+    plain Python way: one `collections.Counter` of tuples per n-gram length, context totals in
+    dicts, the same formulas) and *NLTK* (`nltk.lm.MLE`, `Lidstone`, `KneserNeyInterpolated`).
+
+    fit = sentences to a ready model (vocabulary, padding, all 1..n-gram counts, context totals;
+    continuation counts for Kneser-Ney); score = perplexity of the test sentences. A token is a
+    word or the `</s>` ending a sentence; fit+score tokens/s = (train tokens + test tokens) /
+    (fit s + score s). Times come from `time.perf_counter`, the best of the repeats shown (the
+    Counter baseline gets half as many); NLTK runs once. The perplexity column doubles as a
+    check: the three agree wherever they compute the same quantity.
+    """
     train = data.wiki_sentences("train")
     test = data.wiki_sentences("test")
     if args.quick:
@@ -235,7 +259,7 @@ def run(args):
         raise SystemExit(f"the training split has only {n_train:,} tokens; need >= 500,000")
 
     warm_up(args.order, args.k, args.discount)
-    reps_ours, reps_counter = (3, 1) if args.quick else (5, 2)
+    reps_ours, reps_counter = args.repeats, max(1, args.repeats // 2)
     kn_budget = 3.0 if args.quick else args.kn_budget
     test_ngrams = nltk_test_ngrams(test, args.order)
     assert len(test_ngrams) == n_test
@@ -246,18 +270,18 @@ def run(args):
     bar = tqdm(steps, desc="benchmark", unit="step")
     for sm, impl in bar:
         bar.set_postfix_str(f"{impl} {sm}")
-        row = {"smoothing": sm, "impl": impl, "fit_repeats": 1, "score_repeats": 1,
-               "score_tokens": n_test, "score_extrapolated": False}
+        row = {"smoothing": sm, "impl": impl, "repeats": 1, "score_tokens": n_test,
+               "score_extrapolated": False}
         if impl == "tinylm":
             fit_s, lm = best_of(reps_ours, lambda sm=sm: NGramLM(args.order, sm, **kw).fit(train))
             score_s, ppl = best_of(reps_ours, lambda lm=lm: lm.perplexity(test))
             assert lm.n_train_tokens == n_train
-            row.update(fit_repeats=reps_ours, score_repeats=reps_ours)
+            row.update(repeats=reps_ours)
         elif impl == "Counter":
             fit_s, lm = best_of(reps_counter,
                                 lambda sm=sm: CounterLM(args.order, sm, **kw).fit(train))
             score_s, ppl = best_of(reps_counter, lambda lm=lm: lm.perplexity(test))
-            row.update(fit_repeats=reps_counter, score_repeats=reps_counter)
+            row.update(repeats=reps_counter)
         else:
             fit_s, lm = best_of(1, lambda sm=sm: nltk_fit(sm, train, args.order, **kw))
             if sm == "kneser_ney":
@@ -272,100 +296,52 @@ def run(args):
                    total_tok_s=(n_train + n_test) / (fit_s + score_s))
         rows.append(row)
     bar.close()
+    if args.profile:
+        print(profile_ours(train, test, args))
 
+    facts = {"order": args.order, "k": args.k, "discount": args.discount,
+             "train_tokens": n_train, "train_sentences": len(train), "test_tokens": n_test,
+             "test_sentences": len(test), "nltk_kn_budget_s": kn_budget, "goal_vs_nltk": GOAL}
+    return summarize(rows, facts)
+
+
+def summarize(rows, facts):
+    """The speed-up table and the notes, from the measured rows and the facts of the run."""
     by = {(r["smoothing"], r["impl"]): r for r in rows}
     ratios = []
     for sm in SMOOTHINGS:
-        ours = by[sm, "tinylm"]
+        ours, nltk = by[sm, "tinylm"], by[sm, "NLTK"]
         entry = {"smoothing": sm}
         for other in ("NLTK", "Counter"):
             for part in ("total", "fit", "score"):
                 entry[f"vs_{other}_{part}"] = ours[f"{part}_tok_s"] / by[sm, other][f"{part}_tok_s"]
+        entry["goal_met"] = bool(entry["vs_NLTK_total"] >= facts["goal_vs_nltk"])
+        if nltk["score_extrapolated"]:
+            entry["_marks"] = {"vs_NLTK_total": "*", "vs_NLTK_score": "*"}
         ratios.append(entry)
+    for row in rows:
+        if row["score_extrapolated"]:
+            row["_marks"] = dict.fromkeys(STAR, "*")
 
-    result = {
-        "command": command_line(), "quick": args.quick, "order": args.order, "k": args.k,
-        "discount": args.discount, "train_tokens": n_train, "train_sentences": len(train),
-        "test_tokens": n_test, "test_sentences": len(test), "nltk_kn_budget_s": kn_budget,
-        "goal_vs_nltk": GOAL, "machine": machine_info("numpy", "numba", "nltk"), "rows": rows,
-        "ratios": ratios,
-        "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
-        "load_average_1min_at_end": load_average(),
-    }
-    text = markdown(result)
-    print()
-    print(text)
-    if args.profile:
-        print(profile_ours(train, test, args))
-    if not args.quick:
-        write_results("ngram", result, text)
-    return result
-
-
-
-def fmt_s(x):
-    return f"{x:.3g}"
-
-
-def markdown(r):
-    m = r["machine"]
-    out = [
-        f"# N-gram benchmark: tinylm vs plain Python Counter vs NLTK (order {r['order']})",
-        "",
-        f"Command: `{r['command']}`" + (" (quick smoke test)" if r["quick"] else ""),
-        "",
-        f"Data: `tinylm.data.wiki_sentences`: {r['train_tokens']:,} train tokens "
-        f"({r['train_sentences']:,} sentences), {r['test_tokens']:,} test tokens "
-        f"({r['test_sentences']:,} sentences); a token is a word or the </s> ending a sentence. "
-        f"add_k uses k = {r['k']}, Kneser-Ney discount {r['discount']}.",
-        "",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
-        f"numpy {m['numpy']}, numba {m['numba']}, nltk {m['nltk']}. 1-minute load average "
-        f"{r['load_average_1min_at_start']} at the start, "
-        f"{r['load_average_1min_at_end']} at the end "
-        f"(above {m['cpu_count']} means other processes shared the CPUs and times are noisy).",
-        "",
-        "fit = sentences to a ready model (vocabulary, padding, all 1..n-gram counts, context "
-        "totals; continuation counts for Kneser-Ney); score = perplexity of the test sentences. "
-        "fit+score tokens/s = (train tokens + test tokens) / (fit s + score s). Times are the "
-        "best of the repeats shown (fit/score); NLTK runs once.",
-        "",
-        "| smoothing | implementation | fit s | score s | fit tok/s | score tok/s "
-        "| fit+score tok/s | perplexity | repeats |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for row in r["rows"]:
-        star = "*" if row["score_extrapolated"] else ""
-        ppl = row["perplexity"]
-        ppl_s = "inf" if math.isinf(ppl) else f"{ppl:.2f}"
-        out.append(
-            f"| {row['smoothing']} | {row['impl']} | {fmt_s(row['fit_s'])} "
-            f"| {fmt_s(row['score_s'])}{star} | {fmt_rate(row['fit_tok_s'])} "
-            f"| {fmt_rate(row['score_tok_s'])}{star} | {fmt_rate(row['total_tok_s'])}{star} "
-            f"| {ppl_s}{star} | {row['fit_repeats']}/{row['score_repeats']} |")
-    kn = [row for row in r["rows"] if row["score_extrapolated"]]
-    if kn:
-        row = kn[0]
-        out += ["", f"\\* NLTK's KneserNeyInterpolated rescans its count tables on every "
-                f"`score` call: it was timed on a random sample of {row['score_tokens']:,} of the "
-                f"{r['test_tokens']:,} test tokens (a {r['nltk_kn_budget_s']:g} s budget) and its "
-                "score time for the whole test set extrapolated from that sample; its perplexity "
-                "is that of the sample. Stock NLTK Kneser-Ney gives a word never seen in training "
-                "probability zero (hence inf); ours interpolates down to 1/|V| (see "
-                "tests/test_ngram_nltk.py)."]
-    out += ["", f"Speed-up of tinylm, as a ratio of tokens/s (goal: >= {r['goal_vs_nltk']}x "
-            "NLTK on fit+score):", "",
-            "| smoothing | vs NLTK fit+score | vs NLTK fit | vs NLTK score "
-            "| vs Counter fit+score | vs Counter fit | vs Counter score | goal |",
-            "|---|--:|--:|--:|--:|--:|--:|---|"]
-    for q in r["ratios"]:
-        ok = "met" if q["vs_NLTK_total"] >= r["goal_vs_nltk"] else "NOT met"
-        out.append(
-            f"| {q['smoothing']} | {q['vs_NLTK_total']:.1f}x | {q['vs_NLTK_fit']:.1f}x "
-            f"| {q['vs_NLTK_score']:.1f}x | {q['vs_Counter_total']:.1f}x "
-            f"| {q['vs_Counter_fit']:.1f}x | {q['vs_Counter_score']:.1f}x | {ok} |")
-    out += ["", f"Total wall time of the run: {r['wall_s']:.0f} s.", ""]
-    return "\n".join(out)
+    f = facts
+    notes = [f"Data: `tinylm.data.wiki_sentences`, order {f['order']}: {f['train_tokens']:,} "
+             f"train tokens ({f['train_sentences']:,} sentences), {f['test_tokens']:,} test "
+             f"tokens ({f['test_sentences']:,} sentences). add_k uses k = {f['k']}, Kneser-Ney "
+             f"discount {f['discount']}."]
+    sampled = [row for row in rows if row["score_extrapolated"]]
+    if sampled:
+        notes.append(
+            "\\* NLTK's KneserNeyInterpolated rescans its count tables on every `score` call: it "
+            f"was timed on a random sample of {sampled[0]['score_tokens']:,} of the "
+            f"{f['test_tokens']:,} test tokens (a {f['nltk_kn_budget_s']:g} s budget) and its "
+            "score time for the whole test set extrapolated from that sample; its perplexity is "
+            "that of the sample. Stock NLTK Kneser-Ney gives a word never seen in training "
+            "probability zero (hence inf); ours interpolates down to 1/|V| (see "
+            "tests/test_ngram_nltk.py).")
+    met = sum(q["goal_met"] for q in ratios)
+    notes.append(f"Goal (tinylm at least {f['goal_vs_nltk']}x NLTK's fit+score tokens/s): met for "
+                 f"{met} of {len(ratios)} smoothings.")
+    return Rows(rows, notes=notes, facts=facts, tables={"speed-up": ratios})
 
 
 def profile_ours(train, test, args):
@@ -379,19 +355,5 @@ def profile_ours(train, test, args):
     return "cProfile of tinylm kneser_ney fit + perplexity (sorted by own time):\n" + buf.getvalue()
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--order", type=int, default=3)
-    parser.add_argument("--quick", action="store_true",
-                        help="~50k train tokens, a smoke test; writes no results")
-    parser.add_argument("--k", type=float, default=0.01, help="add_k / Lidstone k")
-    parser.add_argument("--discount", type=float, default=0.75, help="Kneser-Ney discount")
-    parser.add_argument("--kn-budget", type=float, default=20.0,
-                        help="seconds of NLTK Kneser-Ney scoring to extrapolate from")
-    parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile of our Kneser-Ney fit + score")
-    run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    main()
+    main(run)

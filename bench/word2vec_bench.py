@@ -6,42 +6,18 @@ Run from the repository root:
     .venv/bin/python bench/word2vec_bench.py --quick     # ~60k words, 1 repeat, writes nothing
     .venv/bin/python bench/word2vec_bench.py --repeats 5 --epochs 5
 
-Both implementations train with negative sampling on the same corpus
-(``tinylm.data.embedding_corpus``: the Wikipedia training split followed by the Lee corpus) with
-the same hyper-parameters (vector_size 100, window 5, min_count 5, negative 5, sample 1e-3,
-alpha 0.025 down to min_alpha 1e-4, 5 epochs, no hierarchical softmax), in three
-configurations: skip-gram with 1 and 2 workers, CBOW with 1 worker.
-
-What is timed: ``train()`` alone, with ``time.perf_counter`` around the call. The vocabulary is
-built beforehand (``build_vocab``, not timed) for both; the time includes each library's own
-work on the list of sentences inside ``train()`` (our mapping of words to ids, gensim's job
-producer). Then
-
-    words/s           = epochs * raw words / train seconds
-    effective words/s = words actually trained (in the vocabulary, kept by subsampling),
-                        summed over the epochs / train seconds
-
-Raw words/s is what ``tinylm.embeddings.Word2Vec.words_per_second`` reports; gensim's log lines
-give effective words/s. The two measures have the same ratio ours/gensim when both keep the same
-share of the words.
-
-Our Numba kernels are compiled on a tiny corpus first; that warm-up is not timed. Each
-configuration is trained ``--repeats`` times per implementation, alternating ours and gensim's,
-repeat ``i`` with seed ``i + 1`` for both; the speed is the best repeat and the quality the mean
-over the repeats. Quality is measured by the same code for both (``tinylm.embeddings.WordVectors``
-with gensim's vectors wrapped in it): Spearman correlation with WordSim353 and SimLex-999, and
-accuracy on Mikolov's analogy questions.
+What is measured and how is the docstring of ``run`` below (it is printed above the table, and
+the book's benchmark appendix shows it); ``benchlib`` does the rest.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
 
 import numpy as np
-from benchlib import command_line, fmt_rate, load_average, machine_info, write_results
+from benchlib import Rows, benchmark, main, positive_int
 from tqdm import tqdm
 
 from tinylm import data
@@ -121,29 +97,55 @@ def head(sentences, max_words):
 
 
 # ---------------------------------------------------------------------------------------------
-# Machine and command (as in ngram_bench.py)
+# The benchmark
 # ---------------------------------------------------------------------------------------------
 
 
+def add_options(parser):
+    parser.add_argument("--epochs", type=positive_int, default=5)
 
 
-
-
-
-
-# ---------------------------------------------------------------------------------------------
-# The run
-# ---------------------------------------------------------------------------------------------
-
-
+@benchmark(
+    "word2vec", title="word2vec: tinylm vs gensim, training speed and vector quality", chapter=2,
+    packages=("numpy", "numba", "gensim"), options=add_options, repeats=3,
+    columns=[("config", "configuration", "text"), ("impl", "implementation", "text"),
+             ("train_s", "train s", "seconds"), ("words_per_s", "words/s", "rate"),
+             ("effective_words_per_s", "effective words/s", "rate"),
+             ("wordsim353", "WordSim353", "float"), ("simlex999", "SimLex-999", "float"),
+             ("analogies", "analogies", "percent"), ("repeats", "repeats", "int")],
+    tables={"ratios": (
+        f"Ratios ours / gensim (goal: words/s ratio >= {GOAL:g} at equal quality; equal quality "
+        f"means mean WordSim353 and SimLex-999 Spearman >= {QUALITY_MARGIN['wordsim353']:g} x "
+        f"gensim's and analogy accuracy >= {QUALITY_MARGIN['analogies']:g} x gensim's, the "
+        "margins of tests/test_word2vec_gensim.py; a quality ratio is n/a where gensim's score "
+        "is not positive):",
+        [("config", "configuration", "text"), ("words_per_s", "words/s", "ratio"),
+         ("effective_words_per_s", "effective words/s", "ratio"),
+         ("wordsim353", "WordSim353", "ratio"), ("simlex999", "SimLex-999", "ratio"),
+         ("analogies", "analogies", "ratio"), ("equal_quality", "equal quality", "yesno"),
+         ("goal_met", "goal met", "yesno")])},
+)
 def run(args):
-    t_start = time.perf_counter()
-    load_at_start = load_average()
+    """Both implementations train word2vec with negative sampling on the same sentences of
+    `tinylm.data.embedding_corpus` (the Wikipedia training split followed by the Lee corpus),
+    with the same hyper-parameters, in three configurations: skip-gram with 1 and 2 workers,
+    CBOW with 1 worker. *tinylm* is `tinylm.embeddings.Word2Vec` (its Numba kernels are compiled
+    beforehand, untimed), *gensim* is `gensim.models.Word2Vec`.
+
+    train s = wall time of `train()` alone (`time.perf_counter` around the call; the vocabulary
+    is built before, untimed, for both). words/s = epochs x raw words / train s (what
+    `tinylm.embeddings.Word2Vec.words_per_second` reports); effective words/s = words actually
+    trained (in the vocabulary and kept by subsampling) / train s (what gensim logs). Speed is
+    the best of the repeats, ours and gensim's alternating, repeat i with seed i for both;
+    quality is the mean over the repeats, every model scored by the same code
+    (`tinylm.embeddings.WordVectors`, gensim's vectors wrapped in it): Spearman correlation with
+    WordSim353 and SimLex-999, accuracy on the analogy questions whose words are all known.
+    """
     logging.getLogger("gensim").setLevel(logging.WARNING)
     corpus = data.embedding_corpus()
     if args.quick:
         corpus = head(corpus, 60_000)
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats
     raw_words = sum(map(len, corpus))
     print(f"Embedding corpus (tinylm.data.embedding_corpus): {raw_words:,} words in "
           f"{len(corpus):,} sentences; {args.epochs} epochs, best of {repeats} "
@@ -184,7 +186,14 @@ def run(args):
                 "quality_per_repeat": [{k: e[k] for k in ("seed", *QUALITY_MARGIN)}
                                        for e in reps],
             })
+    facts = {"epochs": args.epochs, "repeats": repeats, "params": {**PARAMS, "hs": 0},
+             "raw_words": raw_words, "sentences": len(corpus), "goal_ratio": GOAL,
+             "quality_margin": QUALITY_MARGIN}
+    return summarize(rows, facts)
 
+
+def summarize(rows, facts):
+    """The ratio table and the notes, from the measured rows and the facts of the run."""
     by = {(r["config"], r["impl"]): r for r in rows}
     ratios = []
     for name, _sg, _workers in CONFIGS:
@@ -196,103 +205,21 @@ def run(args):
         for k in QUALITY_MARGIN:
             entry[k] = ours[k] / theirs[k] if theirs[k] > 0 else math.nan
         entry["equal_quality"] = all(ours[k] >= theirs[k] - (1 - m) * abs(theirs[k])
-                                     for k, m in QUALITY_MARGIN.items())
-        entry["goal_met"] = bool(entry["words_per_s"] >= GOAL and entry["equal_quality"])
+                                     for k, m in facts["quality_margin"].items())
+        entry["goal_met"] = bool(entry["words_per_s"] >= facts["goal_ratio"]
+                                 and entry["equal_quality"])
         ratios.append(entry)
 
-    result = {
-        "command": command_line(), "quick": args.quick, "epochs": args.epochs,
-        "repeats": repeats, "params": {**PARAMS, "hs": 0}, "raw_words": raw_words,
-        "sentences": len(corpus), "goal_ratio": GOAL, "quality_margin": QUALITY_MARGIN,
-        "machine": machine_info("numpy", "numba", "gensim"), "rows": rows, "ratios": ratios,
-        "wall_s": time.perf_counter() - t_start, "load_average_1min_at_start": load_at_start,
-        "load_average_1min_at_end": load_average(),
-    }
-    text = markdown(result)
-    print()
-    print(text)
-    if not args.quick:
-        write_results("word2vec", result, text)
-    return result
-
-
-
-def fmt_ratio(x):
-    return "n/a" if math.isnan(x) else f"{x:.2f}"
-
-
-def markdown(r):
-    m, p = r["machine"], r["params"]
-    margin = r["quality_margin"]
-    out = [
-        "# word2vec benchmark: tinylm vs gensim (training speed and vector quality)",
-        "",
-        f"Command: `{r['command']}`" + (" (quick smoke test)" if r["quick"] else ""),
-        "",
-        f"Data: `tinylm.data.embedding_corpus` (Wikipedia training split + Lee corpus): "
-        f"{r['raw_words']:,} words in {r['sentences']:,} sentences. Hyper-parameters, the same "
-        f"for both: vector_size {p['vector_size']}, window {p['window']}, min_count "
-        f"{p['min_count']}, negative {p['negative']}, sample {p['sample']:g}, alpha {p['alpha']} "
-        f"down to min_alpha {p['min_alpha']}, hs {p['hs']}, {r['epochs']} epochs.",
-        "",
-        f"Machine: {m['cpu']}, {m['cpu_count']} CPUs, {m['platform']}; Python {m['python']}, "
-        f"numpy {m['numpy']}, numba {m['numba']}, gensim {m['gensim']}. 1-minute load average "
-        f"{r['load_average_1min_at_start']} at the start, "
-        f"{r['load_average_1min_at_end']} at the end "
-        f"(above {m['cpu_count']} means other processes shared the CPUs and times are noisy).",
-        "",
-        "train s = wall time of `train()` alone (`time.perf_counter` around the call; the "
-        "vocabulary is built before, untimed, for both; our Numba kernels are compiled "
-        "beforehand). words/s = epochs x raw words / train s (what "
-        "`tinylm.embeddings.Word2Vec.words_per_second` reports); effective words/s = words "
-        "actually trained (in the vocabulary and kept by subsampling) / train s (what gensim "
-        f"logs). Speed is the best of {r['repeats']} repeat{'s' if r['repeats'] > 1 else ''}, "
-        "ours and gensim's alternating, repeat i with seed i for both; quality is the mean over "
-        "the repeats, every model scored by the same code (`tinylm.embeddings.WordVectors`, "
-        "gensim's vectors wrapped in it): Spearman correlation with WordSim353 and SimLex-999, "
-        "accuracy on the analogy questions whose words are all known.",
-        "",
-        "| configuration | implementation | train s | words/s | effective words/s "
-        "| WordSim353 | SimLex-999 | analogies | repeats |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for row in r["rows"]:
-        out.append(
-            f"| {row['config']} | {row['impl']} | {row['train_s']:.3g} "
-            f"| {fmt_rate(row['words_per_s'])} | {fmt_rate(row['effective_words_per_s'])} "
-            f"| {row['wordsim353']:.3f} | {row['simlex999']:.3f} "
-            f"| {100 * row['analogies']:.2f} % | {row['repeats']} |")
-    out += ["", f"Ratios ours / gensim (goal: words/s ratio >= {r['goal_ratio']:g} at equal "
-            f"quality; equal quality means mean WordSim353 and SimLex-999 Spearman >= "
-            f"{margin['wordsim353']:g} x gensim's and analogy accuracy >= "
-            f"{margin['analogies']:g} x gensim's, the margins of tests/test_word2vec_gensim.py; a "
-            "quality ratio is n/a where gensim's score is not positive):",
-            "",
-            "| configuration | words/s | effective words/s | WordSim353 | SimLex-999 "
-            "| analogies | equal quality | goal |",
-            "|---|--:|--:|--:|--:|--:|---|---|"]
-    for q in r["ratios"]:
-        out.append(
-            f"| {q['config']} | {q['words_per_s']:.2f}x | {q['effective_words_per_s']:.2f}x "
-            + "".join(f"| {fmt_ratio(q[k])} " for k in QUALITY_MARGIN)
-            + f"| {'yes' if q['equal_quality'] else 'no'} "
-            f"| {'met' if q['goal_met'] else 'NOT met'} |")
-    out += ["", f"Total wall time of the run: {r['wall_s']:.0f} s.", ""]
-    return "\n".join(out)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="~60k words, 1 repeat, a smoke test; writes no results")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="trainings per configuration and implementation (default 3)")
-    parser.add_argument("--epochs", type=int, default=5)
-    args = parser.parse_args(argv)
-    if args.repeats < 1 or args.epochs < 1:
-        parser.error("--repeats and --epochs must be >= 1")
-    run(args)
+    p = facts["params"]
+    notes = [f"Data: `tinylm.data.embedding_corpus`, {facts['raw_words']:,} words in "
+             f"{facts['sentences']:,} sentences. Hyper-parameters, the same for both: "
+             f"vector_size {p['vector_size']}, window {p['window']}, min_count {p['min_count']}, "
+             f"negative {p['negative']}, sample {p['sample']:g}, alpha {p['alpha']} down to "
+             f"min_alpha {p['min_alpha']}, hs {p['hs']}, {facts['epochs']} epochs.",
+             f"Goal met in {sum(q['goal_met'] for q in ratios)} of {len(ratios)} "
+             "configurations."]
+    return Rows(rows, notes=notes, facts=facts, tables={"ratios": ratios})
 
 
 if __name__ == "__main__":
-    main()
+    main(run)
