@@ -10,13 +10,16 @@ import functools
 import http.server
 import json
 import os
+import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 CHROMIUM = Path(os.environ.get("TINYLM_CHROMIUM", "/usr/bin/chromium"))
 
@@ -116,3 +119,107 @@ def widget_page(title: str, state: dict, views: dict[str, dict]) -> str:
                    f'vnd.jupyter.widget-view+json">{script_json(view)}</script>\n</div>\n'
                    for name, view in views.items())
     return WIDGET_PAGE.format(title=title, state=script_json(state), views=divs)
+
+
+# ---- the built book: its pages, and waiting until one has rendered --------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+RENDER_TIMEOUT = 30.0  # seconds for MathJax, plotly and the widget manager to finish a page
+# The table of contents the tests follow; BOOK_TOC points at another (e.g. a one-chapter build).
+TOC = Path(os.environ.get("BOOK_TOC", REPO / "_toc.yml"))
+
+
+def toc_files() -> list[str]:
+    """Every file of the table of contents, root first, without suffix (e.g. 'book/01-ngrams')."""
+    toc = yaml.safe_load(TOC.read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({key: value for key, value in toc.items() if key != "root"})
+    return [str(Path(f).with_suffix("")) for f in files]
+
+
+def toc_pages() -> list[str]:
+    """Every page of the table of contents, as its built HTML (e.g. 'book/01-ngrams.html')."""
+    return [f"{f}.html" for f in toc_files()]
+
+
+def toc_chapters() -> list[str]:
+    """The chapter notebooks of the table of contents (e.g. 'book/01-ngrams')."""
+    return [f for f in toc_files() if re.fullmatch(r"book/\d\d-[^/]+", f)
+            and (REPO / f"{f}.ipynb").is_file()]
+
+
+# Evaluated in the page: what has rendered and what has not. Every list must end up empty.
+RENDER_STATE_JS = """
+() => {
+  const describe = (el) => el.id || el.className || el.tagName;
+  const math = [...document.querySelectorAll("span.math, div.math")];
+  const plots = [...document.querySelectorAll(".tinylm-plotly")];
+
+  // Widget state: which model ids belong to anywidget (their views must draw .tinylm-widget).
+  const anywidgetModels = new Set();
+  for (const tag of document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-state+json"]')) {
+    const state = JSON.parse(tag.textContent).state || {};
+    for (const [id, model] of Object.entries(state)) {
+      if (model.model_module === "anywidget") anywidgetModels.add(id);
+    }
+  }
+  // The widget manager inserts a div.widget-subarea just before each view's <script> tag.
+  const views = [...document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]')].map((tag) => {
+    const area = tag.previousElementSibling;
+    const drawn = area && area.classList.contains("widget-subarea") ? area : null;
+    return {id: JSON.parse(tag.textContent).model_id, drawn};
+  });
+
+  return {
+    math: math.length,
+    mathUnrendered: math.filter((el) => !el.querySelector("mjx-container"))
+                        .map((el) => el.textContent.slice(0, 80)),
+    mathErrors: [...document.querySelectorAll("mjx-merror")]
+                    .map((el) => el.getAttribute("data-mjx-error") || el.textContent),
+    plots: plots.length,
+    plotsUndrawn: plots.filter((el) => !el.querySelector(".main-svg")).map(describe),
+    images: document.images.length,
+    imagesBroken: [...document.images].filter((img) => !(img.complete && img.naturalWidth > 0))
+                      .map((img) => img.getAttribute("src")),
+    widgets: views.length,
+    widgetsEmpty: views.filter((v) => !v.drawn || v.drawn.children.length === 0
+                                      || v.drawn.getBoundingClientRect().height === 0)
+                       .map((v) => v.id),
+    icons: document.querySelectorAll("svg.svg-inline--fa").length,
+    iconsUndrawn: [...document.querySelectorAll("i[class*='fa-']")].map((el) => el.className),
+    anywidgetsWithoutRoot: views
+      .filter((v) => anywidgetModels.has(v.id)
+                     && !(v.drawn && v.drawn.querySelector(".tinylm-widget")))
+      .map((v) => v.id),
+  };
+}
+"""
+
+PENDING_KEYS = ("mathUnrendered", "plotsUndrawn", "imagesBroken", "widgetsEmpty",
+                "anywidgetsWithoutRoot", "iconsUndrawn")
+
+
+def wait_rendered(tab, timeout: float = RENDER_TIMEOUT) -> dict:
+    """Wait until MathJax, plotly, images and widgets have drawn (or ``timeout`` seconds have
+    passed); return the page's render state (see RENDER_STATE_JS)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = tab.evaluate(RENDER_STATE_JS)
+        if not any(state[key] for key in PENDING_KEYS) or time.monotonic() > deadline:
+            break
+        tab.wait_for_timeout(250)
+    tab.wait_for_timeout(500)  # let late requests (fonts, lazy MathJax parts) show up
+    return state

@@ -20,39 +20,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
-from _chromium import require_built, serve
+from _chromium import RENDER_STATE_JS, require_built, serve, toc_pages, wait_rendered
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML", REPO / "_build" / "html")).resolve()
-RENDER_TIMEOUT = 30.0  # seconds for MathJax, plotly and the widget manager to finish a page
-
-
-def toc_pages() -> list[str]:
-    """Every page of _toc.yml, as the path of its built HTML (e.g. 'book/01-ngrams.html')."""
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
-    files = [toc["root"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk({key: value for key, value in toc.items() if key != "root"})
-    return [str(Path(f).with_suffix("")) + ".html" for f in files]
 
 
 PAGES = toc_pages()
@@ -66,59 +44,6 @@ def base_url() -> Iterator[str]:
     require_built(HTML / "index.html", "built book")
     with serve(HTML) as base:
         yield base
-
-
-# ---- loading one page and waiting until it has rendered ------------------------------------
-
-# Evaluated in the page: what has rendered and what has not. Every list must end up empty.
-RENDER_STATE_JS = """
-() => {
-  const describe = (el) => el.id || el.className || el.tagName;
-  const math = [...document.querySelectorAll("span.math, div.math")];
-  const plots = [...document.querySelectorAll(".tinylm-plotly")];
-
-  // Widget state: which model ids belong to anywidget (their views must draw .tinylm-widget).
-  const anywidgetModels = new Set();
-  for (const tag of document.querySelectorAll(
-      'script[type="application/vnd.jupyter.widget-state+json"]')) {
-    const state = JSON.parse(tag.textContent).state || {};
-    for (const [id, model] of Object.entries(state)) {
-      if (model.model_module === "anywidget") anywidgetModels.add(id);
-    }
-  }
-  // The widget manager inserts a div.widget-subarea just before each view's <script> tag.
-  const views = [...document.querySelectorAll(
-      'script[type="application/vnd.jupyter.widget-view+json"]')].map((tag) => {
-    const area = tag.previousElementSibling;
-    const drawn = area && area.classList.contains("widget-subarea") ? area : null;
-    return {id: JSON.parse(tag.textContent).model_id, drawn};
-  });
-
-  return {
-    math: math.length,
-    mathUnrendered: math.filter((el) => !el.querySelector("mjx-container"))
-                        .map((el) => el.textContent.slice(0, 80)),
-    mathErrors: [...document.querySelectorAll("mjx-merror")]
-                    .map((el) => el.getAttribute("data-mjx-error") || el.textContent),
-    plots: plots.length,
-    plotsUndrawn: plots.filter((el) => !el.querySelector(".main-svg")).map(describe),
-    images: document.images.length,
-    imagesBroken: [...document.images].filter((img) => !(img.complete && img.naturalWidth > 0))
-                      .map((img) => img.getAttribute("src")),
-    widgets: views.length,
-    widgetsEmpty: views.filter((v) => !v.drawn || v.drawn.children.length === 0
-                                      || v.drawn.getBoundingClientRect().height === 0)
-                       .map((v) => v.id),
-    anywidgetsWithoutRoot: views
-      .filter((v) => anywidgetModels.has(v.id)
-                     && !(v.drawn && v.drawn.querySelector(".tinylm-widget")))
-      .map((v) => v.id),
-  };
-}
-"""
-
-PENDING_KEYS = ("mathUnrendered", "plotsUndrawn", "imagesBroken", "widgetsEmpty",
-                "anywidgetsWithoutRoot")
 
 
 @dataclass
@@ -160,14 +85,7 @@ def page(request: pytest.FixtureRequest, base_url: str, browser) -> Iterator[Ren
            if msg.type == "error" else None)
 
     tab.goto(f"{base_url}/{name}", wait_until="load")
-    deadline = time.monotonic() + RENDER_TIMEOUT
-    while True:
-        seen.state = tab.evaluate(RENDER_STATE_JS)
-        done = not any(seen.state[key] for key in PENDING_KEYS)
-        if done or time.monotonic() > deadline:
-            break
-        tab.wait_for_timeout(250)
-    tab.wait_for_timeout(500)  # let late requests (fonts, lazy MathJax parts) show up
+    seen.state = wait_rendered(tab)
 
     shots = HTML.parent / "screenshots"
     shots.mkdir(exist_ok=True)
@@ -204,6 +122,12 @@ def test_plotly_figures_are_drawn(page: RenderedPage):
 
 def test_images_have_loaded(page: RenderedPage):
     assert page.state["imagesBroken"] == [], page.report()
+
+
+def test_icons_are_drawn(page: RenderedPage):
+    """tinylm.book.icons replaces Font Awesome's script: every icon still becomes an SVG."""
+    assert page.state["iconsUndrawn"] == [], page.report()
+    assert page.state["icons"] > 0, page.report()
 
 
 def test_widgets_have_rendered(page: RenderedPage):

@@ -6,11 +6,14 @@ widgets. This extension vendors those scripts into the built HTML instead:
 
     _static/tinylm-assets/
         plotly.min.js             from the installed plotly wheel (always matches plotly.py)
+        plotly-basic.min.js       plotly.js's official partial bundles, from node_modules: a page
+        plotly-cartesian.min.js   loads the smallest that draws its figures (plotly_mime.py)
         anywidget/index.js        the AMD bundle that ships with the anywidget wheel
         require.js                from node_modules/requirejs
         html-manager/dist/        embed-amd.js + icon fonts, from @jupyter-widgets/html-manager
         mathjax/                  the parts of MathJax 3 that tex-mml-chtml.js loads
         widgets-config.js         tells require.js where the widget modules live (written here)
+        book.css                  the book's own layout rules (tinylm/book/book.css), every page
 
 `node_modules/` comes from `npm ci` run beside package.json (`make book` does it). Its location
 can be changed with the `tinylm_node_modules` config value (relative to the book's root).
@@ -21,6 +24,7 @@ there into every page, and the theme already owns `_static/vendor/`.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from importlib import resources
@@ -34,6 +38,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 ASSETS = "tinylm-assets"  # folder under the built book's _static/
+BOOK_CSS = Path(__file__).with_name("book.css")  # the book's own layout rules, on every page
 
 HTML_MANAGER = "@jupyter-widgets/html-manager/dist"
 HTML_MANAGER_FILES = ("embed-amd.js",)  # plus every font file next to it
@@ -135,11 +140,35 @@ def _plotly_js() -> Path:
     return path
 
 
+def _plotly_version(path: Path) -> str:
+    """The version in a plotly.js bundle's opening comment (`* plotly.js ... v4.1.1`)."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:300]
+    match = re.search(r"plotly\.js[^\n]*?v(\d+\.\d+\.\d+)", head)
+    return match.group(1) if match else "unknown"
+
+
+def _plotly_bundles(node_modules: Path) -> list[tuple[Path, str]]:
+    """The full plotly.js of the wheel and the partial bundles of npm, all the same version."""
+    full = _plotly_js()
+    plan = [(full, "plotly.min.js")]
+    for name in ("basic", "cartesian"):
+        path = node_modules / f"plotly.js-{name}-dist-min" / f"plotly-{name}.min.js"
+        if not path.is_file():
+            raise ExtensionError(f"{path} is missing: run `npm ci` (or `make book`).")
+        if _plotly_version(path) != _plotly_version(full):
+            raise ExtensionError(
+                f"{path.name} is plotly.js {_plotly_version(path)} but the plotly wheel carries "
+                f"{_plotly_version(full)}: pin plotly.js-{name}-dist-min to "
+                f"{_plotly_version(full)} in package.json and run `npm install`.")
+        plan.append((path, path.name))
+    return plan
+
+
 def _copy_plan(app: Sphinx) -> list[tuple[Path, str]]:
     """Every (source, destination under tinylm-assets/) pair; raises if a source is missing."""
     node_modules = _node_modules(app)
     plan = [
-        (_plotly_js(), "plotly.min.js"),
+        *_plotly_bundles(node_modules),
         (_anywidget_bundle(), "anywidget/index.js"),
         (node_modules / "requirejs" / "require.js", "require.js"),
     ]
@@ -186,6 +215,7 @@ def _on_builder_inited(app: Sphinx) -> None:
         else:
             shutil.copy2(source, destination)
     (target / "widgets-config.js").write_text(WIDGETS_CONFIG_JS, encoding="utf-8")
+    shutil.copy2(BOOK_CSS, target / BOOK_CSS.name)
     logger.info(f"tinylm.book.offline: vendored scripts copied to {target}")
 
 
@@ -212,6 +242,7 @@ def _on_html_page_context(app: Sphinx, pagename: str, templatename: str, context
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("tinylm_node_modules", "node_modules", "env", [str])
+    app.add_css_file(f"{ASSETS}/{BOOK_CSS.name}")
     app.connect("config-inited", _on_config_inited, priority=100)
     app.connect("builder-inited", _on_builder_inited)
     app.connect("html-page-context", _on_html_page_context, priority=900)
