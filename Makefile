@@ -11,7 +11,6 @@ JOBS   ?= 2
 
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
-export MPLBACKEND := Agg
 
 .PHONY: help setup book test lint unit kernels-nojit notebooks labs-check browser budget lab grade bench zoo clean
 

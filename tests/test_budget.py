@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
+from _chromium import toc_chapters
 
 pytestmark = pytest.mark.budget
 
@@ -37,13 +37,6 @@ def _read(name: str, how: str) -> dict[str, float]:
     return json.loads(path.read_text())
 
 
-def _chapters() -> list[str]:
-    """The notebooks of the book's table of contents (docnames such as book/01-ngrams)."""
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = [entry["file"] for part in toc.get("parts", []) for entry in part["chapters"]]
-    return [f for f in files if (REPO / f"{f}.ipynb").is_file() and f.startswith("book/")]
-
-
 def _over(times: dict[str, float], budget: float) -> list[str]:
     return [f"{name}: {seconds:.0f} s (budget {budget} s)"
             for name, seconds in sorted(times.items(), key=lambda kv: -kv[1]) if seconds > budget]
@@ -51,7 +44,7 @@ def _over(times: dict[str, float], budget: float) -> list[str]:
 
 def test_every_chapter_executes_within_its_budget():
     recorded = _read("execution-times.json", "make book")
-    chapters = _chapters()
+    chapters = toc_chapters()
     assert chapters, "_toc.yml lists no chapter notebooks"
     missing = [c for c in chapters if c not in recorded]
     assert not missing, f"the book build recorded no execution time for {missing}"
