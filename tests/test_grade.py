@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from tinylm.cli import main as cli
 from tinylm.grading import grade
@@ -317,3 +318,81 @@ def test_identity_that_is_a_path_is_refused(capsys, tmp_path):
         path.write_text(json.dumps(nb))
         code, _, err = _cli(capsys, str(path))
         assert code == 2 and "Traceback" not in err, hostile
+
+
+# -- the checks in tinylm.grading.checks cannot be patched from a student's cell -----------------
+
+TAMPER_LAB = "01-tamper-lab.ipynb"
+TAMPER_SETUP = 'from collections import Counter\n\nBOS, EOS = "<s>", "</s>"'
+TAMPER_SOLUTION = """def count_ngrams(sentences, n):
+    ### BEGIN SOLUTION
+    if n < 1:
+        raise ValueError(n)
+    counts = Counter()
+    for sentence in sentences:
+        padded = [BOS] * (n - 1) + list(sentence) + [EOS]
+        for i in range(len(padded) - n + 1):
+            counts[tuple(padded[i : i + n])] += 1
+    return counts
+    ### END SOLUTION"""
+TAMPER_GRADED = """# GRADED: counting (2 points)
+from tinylm.grading.checks import ngrams as checks
+
+checks.count_ngrams(count_ngrams)
+print("counting: OK (2/2 points)")"""
+WRONG_COUNTS = "def count_ngrams(sentences, n):\n    return Counter()  # wrong: counts nothing\n"
+ATTACKS = {
+    "the check replaced": (
+        "import tinylm.grading.checks.ngrams as c\n"
+        "c.count_ngrams = lambda count_ngrams: None"),
+    "the checks module swapped in sys.modules": (
+        "import sys, types\nimport tinylm.grading.checks as package\n"
+        "fake = types.ModuleType('tinylm.grading.checks.ngrams')\n"
+        "fake.count_ngrams = lambda count_ngrams: None\n"
+        "sys.modules['tinylm.grading.checks.ngrams'] = package.ngrams = fake"),
+    "a shared helper replaced before the check is imported": (
+        # the check calls the student's function through common.call: answer for it instead
+        "import tinylm.grading.checks.common as common\n"
+        "from tinylm.ngram_kernels import count_ngrams_reference\n"
+        "def right_answer(fn, sentences, n, **_):\n"
+        "    grams = [tuple([BOS] * (n - 1) + list(s) + [EOS])[i:i + n]\n"
+        "             for s in sentences for i in range(len(s) + 1)]\n"
+        "    return Counter(grams)\n"
+        "common.call = right_answer\n"
+        "common.expect_error = lambda *args, **kwargs: None"),
+}
+
+
+def _tamper_lab(root: Path, student_code: str | None = None) -> Path:
+    """A one-exercise lab graded by tinylm.grading.checks.ngrams: its solution under
+    root/solutions, and a student's copy whose code cell is `student_code` (default: solved)."""
+    cells = [nbformat.v4.new_code_cell(TAMPER_SETUP, id="setup"),
+             nbformat.v4.new_code_cell(TAMPER_SOLUTION, id="ex1-code"),
+             nbformat.v4.new_code_cell(TAMPER_GRADED, id="ex1-graded")]
+    solution = nbformat.v4.new_notebook(cells=cells)
+    (root / "solutions").mkdir(parents=True, exist_ok=True)
+    nbformat.write(solution, root / "solutions" / TAMPER_LAB)
+    student = nbformat.v4.new_notebook(cells=[nbformat.from_dict(c) for c in cells])
+    if student_code is not None:
+        student.cells[1].source = student_code
+    path = root / "student" / TAMPER_LAB
+    path.parent.mkdir(exist_ok=True)
+    nbformat.write(student, path)
+    return path
+
+
+def test_the_tamper_fixture_passes_when_solved(tmp_path):
+    _, results = grade.grade(_tamper_lab(tmp_path), tmp_path, timeout=60)
+    assert [(r.name, r.status, r.points) for r in results] == [("counting", "passed", 2.0)]
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_a_student_who_patches_the_checks_earns_nothing(tmp_path, attack):
+    # The student's cell runs in the kernel that later runs the graded cell; without the
+    # grader's reload, each of these attacks makes the graded cell pass with a wrong answer.
+    path = _tamper_lab(tmp_path, WRONG_COUNTS + "\n" + ATTACKS[attack])
+    _, results = grade.grade(path, tmp_path, timeout=60)
+    (counting,) = results
+    assert (counting.status, counting.points) == ("failed", 0), counting
+    assert counting.message.startswith("AssertionError: count_ngrams(TOY, 1): expected")
+    assert "got {}" in counting.message

@@ -13,7 +13,10 @@ How a notebook is graded:
 3. Run the cells one by one in a fresh kernel of this Python environment. Every cell has a
    time limit; a cell over the limit is interrupted and grading goes on. Errors do not stop the
    run. Output is capped inside the kernel and again here, so a cell printing 100 MB costs
-   neither memory nor a huge report.
+   neither memory nor a huge report. Before each graded cell the kernel forgets the check
+   modules (`tinylm.grading.checks` and everything under it), so the graded cell imports them
+   afresh from their files: a student's cell that replaced a check, or a helper of one, in the
+   shared kernel gains nothing.
 4. Score each graded cell all or nothing, print a table and, as the last line,
    `SCORE <earned>/<possible>`.
 
@@ -30,6 +33,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tinylm.grading import checks
 from tinylm.grading.kernel import CellRun, GradingKernel, KernelStartError
 from tinylm.grading.markers import Graded, looks_graded, parse_graded
 from tinylm.grading.release import ReleaseError, read_solution
@@ -39,6 +43,20 @@ TABLE_MESSAGE_LIMIT = 200  # ... and shown in the table
 
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _VALID_LAB = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$")  # a file stem, never a path
+
+
+# Runs silently before every graded cell. It drops the check modules from sys.modules, so that
+# the graded cell's `from tinylm.grading.checks import ...` executes their files again instead of
+# reusing module objects a student's cell may have patched. Written with as few names from the
+# user namespace as possible (a student's cell may have rebound builtins such as `list`).
+_CHECKS = checks.__name__
+_FRESH_CHECKS = f"""
+import sys as _tinylm_sys
+for _tinylm_name in [*_tinylm_sys.modules]:
+    if _tinylm_name == {_CHECKS!r} or _tinylm_name.startswith({_CHECKS + "."!r}):
+        del _tinylm_sys.modules[_tinylm_name]
+del _tinylm_sys, _tinylm_name
+"""
 
 
 class GradingError(Exception):
@@ -226,6 +244,18 @@ def _judge(cell: Cell, run: CellRun, timeout: float, note: str | None) -> Result
                   cell.id)
 
 
+def _forget_checks(kernel: GradingKernel, timeout: float) -> CellRun | None:
+    """Drop the check modules in the kernel; None if done, else what went wrong (the graded
+    cell is then not run: it scores 0 with this as its error)."""
+    reset = kernel.run(_FRESH_CHECKS, timeout, store_history=False)
+    if not (reset.error or reset.timed_out or reset.kernel_lost):
+        return None
+    why = "it timed out" if reset.timed_out else reset.kernel_lost or reset.error
+    reset.error = f"GraderError: could not reload {_CHECKS} before this exercise ({why})"
+    reset.error_name, reset.timed_out = "GraderError", False
+    return reset
+
+
 def run_and_score(cells: list[Cell], timeout: float, cwd: Path) -> list[Result]:
     """Run the assembled cells in order; return one Result per graded cell."""
     results: list[Result] = []
@@ -240,7 +270,8 @@ def run_and_score(cells: list[Cell], timeout: float, cwd: Path) -> list[Result]:
                     results.append(Result(cell.graded.name, 0.0, cell.graded.points,
                                           "not-run", stopped, cell.id))
                 continue
-            run = kernel.run(cell.source, timeout)
+            failed_reset = _forget_checks(kernel, timeout) if cell.graded else None
+            run = failed_reset or kernel.run(cell.source, timeout)
             if cell.graded:
                 results.append(_judge(cell, run, timeout, note))
                 note = None
