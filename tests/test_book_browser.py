@@ -160,20 +160,37 @@ def test_next_token_explorer_responds_to_typing_and_the_k_slider(browser, base_u
         explorer = pg.locator(".tinylm-ngram-explorer")
         explorer.locator(".tinylm-bar").first.wait_for(timeout=30_000)
         notes = explorer.locator(".tne-note")
+        charts = explorer.locator(".tne-chart")
+
+        def probabilities(chart: int) -> list[float]:
+            return [float(t) for t in charts.nth(chart).locator(".tne-p").all_inner_texts()]
+
+        def each_panel_sorted_by_its_own_probability() -> None:
+            for chart in range(3):
+                p = probabilities(chart)
+                assert p == sorted(p, reverse=True), (chart, p)
+
+        # it opens on a seen context, every panel already drawn and in its own order
+        assert explorer.locator(".tne-context").input_value().strip()
+        assert "seen" in explorer.locator(".tne-status").inner_text()
+        assert all(charts.nth(c).locator(".tne-row").count() > 0 for c in range(3))
+        each_panel_sorted_by_its_own_probability()
 
         # a seen context: all three estimators show bars, Kneser-Ney does not back off
         explorer.locator(".tne-context").fill("prime minister")
         assert "seen" in explorer.locator(".tne-status").inner_text()
         assert "backed off" not in notes.nth(2).inner_text()
-        mle_rows = explorer.locator(".tne-chart").nth(0).locator(".tne-row")
+        mle_rows = charts.nth(0).locator(".tne-row")
         assert mle_rows.count() > 0
+        each_panel_sorted_by_its_own_probability()
 
         # moving the slider changes the add-k probabilities, computed in the browser
-        addk = explorer.locator(".tne-chart").nth(1).locator(".tne-p")
+        addk = charts.nth(1).locator(".tne-p")
         before = addk.all_inner_texts()
         explorer.locator(".tne-k").fill("-3")  # k = 10**-3
         assert explorer.locator(".tne-k-value").inner_text() == "0.001"
         assert addk.all_inner_texts() != before
+        each_panel_sorted_by_its_own_probability()
 
         # an unseen context: MLE undefined, add-k uniform, Kneser-Ney backs off
         explorer.locator(".tne-context").fill("purple the")
@@ -182,6 +199,7 @@ def test_next_token_explorer_responds_to_typing_and_the_k_slider(browser, base_u
         assert "uniform" in notes.nth(1).inner_text()
         assert 'backed off to "the"' in notes.nth(2).inner_text()
         assert "<unk>" in notes.nth(2).inner_text()  # shown as text, not swallowed as a tag
+        each_panel_sorted_by_its_own_probability()
     finally:
         pg.close()
 

@@ -7,9 +7,9 @@ below rather than taken from tinylm, in the widget's own format (one decimal in 
 below 1 GiB; JavaScript's toFixed rounds halves up).
 
 The attention viewer: the layer slider, a click on a head's thumbnail and hovering the large
-canvas. The weights the page must show are decoded here from the widget state stored in the
-page (bytes, 255 = 1.0); the canvas's pixels, the thumbnails and the hover read-out are checked
-against them.
+canvas, at a laptop's width and at a phone's (where the canvas is drawn smaller, to fit). The
+weights the page must show are decoded here from the widget state stored in the page (bytes,
+255 = 1.0); the canvas's pixels, the thumbnails and the hover read-out are checked against them.
 
 Build the book first (`make book`); BOOK_HTML points the tests at another build.
 """
@@ -242,12 +242,21 @@ PAD = 70  # the viewer's margin for the token labels, in canvas pixels
 
 
 def cell_size(T: int) -> int:
+    """A cell's size in px when the page has room for it (at 1280 px it does)."""
     return max(6, min(18, 420 // T))
+
+
+def shown_cell(s: Session) -> int:
+    """The cell size the canvas is drawn with now: smaller when the page is narrow."""
+    T = len(s.tokens)
+    width = s.att.locator(".tav-canvas").evaluate("c => c.width")
+    assert (width - PAD) % T == 0, width
+    return (width - PAD) // T
 
 
 def canvas_alphas(s: Session) -> np.ndarray:
     """The alpha channel at the centre of every cell of the large canvas, (T, T)."""
-    T, cell = len(s.tokens), cell_size(len(s.tokens))
+    T, cell = len(s.tokens), shown_cell(s)
     return np.array(s.att.locator(".tav-canvas").evaluate("""(c, [T, cell, pad]) => {
         const img = c.getContext("2d").getImageData(0, 0, c.width, c.height);
         const out = [];
@@ -328,7 +337,7 @@ def test_layer_slider_and_head_click_redraw(session):
 
 def hover(s: Session, q: int, k: int) -> str:
     """Move the mouse over cell (query q, key k); the info line that results."""
-    cell = cell_size(len(s.tokens))
+    cell = shown_cell(s)
     box = s.att.locator(".tav-canvas").bounding_box()
     s.tab.mouse.move(box["x"] + PAD + k * cell + cell / 2, box["y"] + PAD + q * cell + cell / 2)
     return s.att.locator(".tav-info").text_content()
@@ -377,6 +386,45 @@ def test_hovering_reads_query_key_and_weight(session):
     assert att.locator(".tav-info").inner_text().startswith("layer 4, head 3:")
     m = HOVER.fullmatch(hover(session, T - 1, 2))
     assert float(m.group(5)) == pytest.approx(session.weights[4, 3, T - 1, 2] / 255, abs=5e-4)
+
+
+def test_attention_canvas_fits_a_phone(session):
+    """At 390 px the enlarged head is drawn smaller, whole, without scrolling or rescaling;
+    it reads the same weights, and grows back when the page is wide again."""
+    tab, att, T = session.tab, session.att, len(session.tokens)
+    canvas, main = att.locator(".tav-canvas"), att.locator(".tav-main")
+    att.locator(".tav-layer").fill("2")
+    att.locator('.tav-thumb[data-head="3"]').click()
+    tab.mouse.move(0, 0)  # away from the canvas, which moves when the page narrows
+    try:
+        tab.set_viewport_size({"width": 390, "height": 900})
+        tab.wait_for_function("([c, w]) => c.width < w", arg=[canvas.element_handle(),
+                                                               PAD + T * cell_size(T)])
+        cell = shown_cell(session)
+        assert 6 <= cell < cell_size(T)
+        fits = main.evaluate("m => [m.scrollWidth, m.clientWidth]")
+        assert fits[0] <= fits[1], f"the canvas scrolls inside its box: {fits}"
+        box, room = canvas.bounding_box(), main.bounding_box()
+        assert box["x"] >= room["x"] and box["x"] + box["width"] <= room["x"] + room["width"]
+        size = canvas.evaluate("c => [c.width, c.height]")
+        assert (box["width"], box["height"]) == tuple(size), "canvas must not be rescaled"
+        assert_shows(session, 2, 3)  # the pixels of every cell, at the smaller size
+        canvas.evaluate("c => c.scrollIntoView({block: 'center'})")
+        for q, k in ((T - 1, 0), (T - 1, T - 1), (5, 2)):
+            m = HOVER.fullmatch(hover(session, q, k))
+            assert m and (int(m.group(2)), int(m.group(4))) == (q, k), m
+            assert float(m.group(5)) == pytest.approx(session.weights[2, 3, q, k] / 255,
+                                                      abs=5e-4)
+    finally:
+        tab.mouse.move(0, 0)
+        tab.set_viewport_size({"width": 1280, "height": 1000})
+    tab.wait_for_function("([c, w]) => c.width === w", arg=[canvas.element_handle(),
+                                                            PAD + T * cell_size(T)])
+    att.locator('.tav-thumb[data-head="3"]').click()  # the description again, not a read-out
+    tab.mouse.move(0, 0)
+    assert_shows(session, 2, 3)
+    att.locator('.tav-thumb[data-head="0"]').click()
+    att.locator(".tav-layer").fill("0")
 
 
 def test_no_javascript_errors_while_interacting(session):

@@ -21,9 +21,18 @@ function render({ model, el }) {
   el.appendChild(root);
   const layer = root.querySelector(".tav-layer"), heads = root.querySelector(".tav-heads");
   const canvas = root.querySelector(".tav-canvas"), info = root.querySelector(".tav-info");
+  const main = root.querySelector(".tav-main");
   let head = 0;
-  const cell = Math.max(6, Math.min(18, Math.floor(420 / T))), pad = 70;
-  canvas.width = pad + T * cell; canvas.height = pad + T * cell;
+  // A cell of the enlarged head is at most `largest` px (18, less for long texts) and shrinks to
+  // fit the width available, down to 6 px: on a phone the whole grid shows without scrolling.
+  const pad = 70, largest = Math.max(6, Math.min(18, Math.floor(420 / T)));
+  let cell = largest;
+
+  function fit() {  // choose the cell size for the width of the box; resize the canvas to it
+    const room = main.clientWidth;  // 0 until the widget is laid out
+    cell = room > 0 ? Math.max(6, Math.min(largest, Math.floor((room - pad) / T))) : largest;
+    if (canvas.width !== pad + T * cell) canvas.width = canvas.height = pad + T * cell;
+  }
 
   // The colours, from the theme (common.css), read at every draw.
   const weightColor = () => alphaScale(cssVar(root, "--tinylm-accent"));
@@ -71,8 +80,9 @@ function render({ model, el }) {
       "attention.";
   }
 
-  function repaint() {  // the same view in the colours of the current theme
+  function repaint() {  // the same view at the current width, in the current theme's colours
     const l = parseInt(layer.value);
+    fit();
     for (const c of heads.children) paintThumb(c, l, Number(c.dataset.head));
     draw(l);
   }
@@ -87,8 +97,9 @@ function render({ model, el }) {
       `<b>${esc(data.tokens[k])}</b> (position ${k}) with weight ${w.toFixed(3)}`;
   });
   layer.addEventListener("input", update);
+  fit();
   update();
-  return redrawOn(canvas, repaint);  // shown at last, or a theme switch: redraw
+  return redrawOn(main, repaint);  // laid out, resized, or a theme switch: fit and redraw
 }
 
 export default { render };

@@ -1,7 +1,8 @@
 // The next-token explorer: type a context and compare P(next token | context) under maximum
 // likelihood, add-k smoothing and Kneser-Ney. The page holds the raw counts and the Kneser-Ney
-// probabilities of the most frequent contexts (see ngram_explorer.py); add-k is recomputed here
-// whenever the k slider moves.
+// probabilities of the most frequent contexts (see ngram_explorer.py; words are indices into
+// data.words); add-k is recomputed here whenever the k slider moves, and each panel is sorted
+// by its own probabilities.
 import { esc, fillDatalist, fmtProb, pct } from "./common.js";
 
 function render({ model, el }) {
@@ -38,9 +39,9 @@ function render({ model, el }) {
     return [null, null];
   }
 
-  // One chart: a row per word, its bar as long as its probability relative to the largest.
-  function bars(title, rows, note) {
-    const max = Math.max(...rows.map((r) => r[1]), 1e-12);
+  // One chart: a row per word, its bar as long as its probability relative to `max`, the
+  // largest probability in any of the three charts, so that bars compare across them.
+  function bars(title, rows, note, max) {
     const body = rows.map(([w, p]) => `
       <div class="tne-row" data-word="${esc(w)}">
         <span class="tne-word">${esc(w)}</span>
@@ -53,6 +54,14 @@ function render({ model, el }) {
       <div class="tne-note">${note || ""}</div>${body}</div>`;
   }
 
+  // A panel's rows, largest probability first (ties keep the state's order: most counted
+  // first), cut to the top few: each estimator is ranked by its own numbers.
+  function ranked(rows) {
+    return rows.map((r, i) => [r[0], r[1], i])
+      .sort((a, b) => b[1] - a[1] || a[2] - b[2])
+      .slice(0, data.top);
+  }
+
   function update() {
     const k = Math.pow(10, parseFloat(slider.value));
     kValue.textContent = k >= 0.1 ? k.toFixed(2) : k.toFixed(3);
@@ -62,25 +71,32 @@ function render({ model, el }) {
     const exact = data.contexts[full];
     const [knKey, kn] = lookup(words);
     const V = data.vocab_size;
+    const word = (i) => data.words[i];
     let mleRows = [], mleNote = "", addkRows, addkNote;
     if (exact && exact.total > 0) {
-      mleRows = exact.words.map((w, i) => [w, exact.counts[i] / exact.total]);
-      addkRows = exact.words.map((w, i) => [w, (exact.counts[i] + k) / (exact.total + k * V)]);
+      mleRows = exact.w.map((w, i) => [word(w), exact.c[i] / exact.total])
+        .filter((r) => r[1] > 0);
+      // the seen words; every unseen word gets the same share, given in the note
+      addkRows = exact.w.map((w, i) => [word(w), (exact.c[i] + k) / (exact.total + k * V)])
+        .filter((r, i) => exact.c[i] > 0);
       addkNote = `every unseen word: ${fmtProb(k / (exact.total + k * V))}`;
     } else {
       mleNote = "context never seen: the MLE is undefined (0/0)";
-      addkRows = (kn ? kn.words : []).map((w) => [w, 1 / V]);
+      addkRows = kn.w.map((w) => [word(w), 1 / V]);
       addkNote = `unseen context: add-k is uniform, 1/|V| = ${fmtProb(1 / V)}`;
     }
-    const knRows = kn ? kn.words.map((w, i) => [w, kn.kn[i]]) : [];
+    const knRows = kn.w.map((w, i) => [word(w), kn.kn[i]]);
     const knNote = (knKey === full ? "" : `backed off to "${esc(knKey)}"; `)
-      + `${esc(data.unk)}: ${fmtProb(kn.kn_unk)}`;
+      + `${esc(data.unk)}: ${fmtProb(kn.unk)}`;
+    const size = `|V| = ${V.toLocaleString("en-US")}`;
     status.textContent = exact
-      ? `"${full || "(empty context)"}" seen ${exact.total} times; |V| = ${V}`
-      : `"${full}" never seen in training; |V| = ${V}`;
-    charts.innerHTML = bars("MLE", mleRows, mleNote)
-      + bars(`add-k (k = ${kValue.textContent})`, addkRows, addkNote)
-      + bars(`Kneser-Ney (d = ${data.discount})`, knRows, knNote);
+      ? `"${full || "(empty context)"}" seen ${exact.total.toLocaleString("en-US")} times; ${size}`
+      : `"${full}" never seen in training; ${size}`;
+    const panels = [ranked(mleRows), ranked(addkRows), ranked(knRows)];
+    const max = Math.max(...panels.flat().map((r) => r[1]), 1e-12);
+    charts.innerHTML = bars("MLE", panels[0], mleNote, max)
+      + bars(`add-k (k = ${kValue.textContent})`, panels[1], addkNote, max)
+      + bars(`Kneser-Ney (d = ${data.discount})`, panels[2], knNote, max);
   }
   input.addEventListener("input", update);
   slider.addEventListener("input", update);
