@@ -126,6 +126,14 @@ def test_highlight_and_title():
         EmbeddingProjector(words, x, n_points=5, highlight=["c2_3"])
 
 
+def test_search_opens_on_a_look_up():
+    words, x = clustered(n_clusters=3, size=4, dim=10)
+    assert EmbeddingProjector(words, x).data["search"] == ""
+    assert EmbeddingProjector(words, x, search=" C1_2 ").data["search"] == "c1_2"
+    with pytest.raises(ValueError, match="search word 'zebra' is not among the first 12"):
+        EmbeddingProjector(words, x, search="zebra")
+
+
 def test_lookup_of_unknown_words():
     words, x = clustered(n_clusters=2, size=5, dim=10)
     w = EmbeddingProjector(words, x)

@@ -8,6 +8,11 @@ anywidget's bundle, from the built book's _static/tinylm-assets/) and the tests 
 drag and scroll in it. Every neighbour list and analogy the page computes in JavaScript is
 compared with the same look-up done in Python (`EmbeddingProjector.nearest` / `.analogy`).
 
+A look-up must answer at first sight: the word and all its neighbours end up on the canvas,
+labelled, the word drawn on top; the error message goes when the next look-up succeeds; the
+view zooms without a wheel (buttons, a pinch) and the widget fits a 390 px phone, where a second
+page opens the widget on a look-up (``search=``).
+
 Build the book first (`make book`) for the assets; BOOK_HTML points at another build.
 """
 
@@ -74,13 +79,15 @@ EmbeddingProjector(words, vectors, n_neighbours=10, title="Planted vectors",
                    highlight=["apple", "king"])
 """
 
-def write_page(folder: Path) -> EmbeddingProjector:
-    """Execute the notebook in `folder`, write index.html there; return the same widget built
-    in this process (its `nearest` / `analogy` are the Python side of the comparison)."""
+def write_page(folder: Path, code: str = NOTEBOOK_CODE, body_style: str | None = None
+               ) -> EmbeddingProjector:
+    """Execute the notebook `code` in `folder`, write index.html there; return the same widget
+    built in this process (its `nearest` / `analogy` are the Python side of the comparison).
+    ``body_style`` replaces the page's body style (its width, say)."""
     words, vectors = planted_embeddings()
     (folder / "words.json").write_text(json.dumps(words), encoding="utf-8")
     np.save(folder / "vectors.npy", vectors)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_CODE)])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(folder)}}).execute()
     outputs = nb.cells[0].outputs
@@ -89,8 +96,11 @@ def write_page(folder: Path) -> EmbeddingProjector:
     view = next(o.data["application/vnd.jupyter.widget-view+json"] for o in outputs
                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {}))
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]
-    (folder / "index.html").write_text(widget_page("projector", state, {"projector": view}),
-                                       encoding="utf-8")
+    page = widget_page("projector", state, {"projector": view})
+    if body_style is not None:
+        page = page.replace('<body style="max-width: 820px; margin: 16px auto;">',
+                            f'<body style="{body_style}">')
+    (folder / "index.html").write_text(page, encoding="utf-8")
     (folder / "_static").mkdir()
     (folder / "_static" / "tinylm-assets").symlink_to(ASSETS, target_is_directory=True)
     return EmbeddingProjector(words, vectors, n_neighbours=10)
@@ -101,6 +111,7 @@ class Session:
     tab: object
     widget: object  # the .tinylm-projector locator
     python: EmbeddingProjector
+    word: str = ""  # the word the page opens on, if any
     external_requests: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
@@ -216,7 +227,7 @@ def test_hovering_a_point_shows_its_word(session):
     canvas = w.locator(".tpj-canvas")
     w.locator(".tpj-reset").click()
     box = canvas.bounding_box()
-    button = w.locator(".tpj-reset").bounding_box()  # covers the canvas's top-right corner
+    button = w.locator(".tpj-reset").bounding_box()  # above the canvas's top-right corner
     drawn = [(word, x, y) for word, x, y in positions(session)
              if 10 < x < box["width"] - 10 and 10 < y < box["height"] - 10
              and not (x > button["x"] - box["x"] - 10 and y < button["y"] + button["height"]
@@ -255,6 +266,221 @@ def test_drag_rotates_and_wheel_zooms(session):
     session.tab.wait_for_timeout(100)
     zoomed = {word: (x, y) for word, x, y in positions(session)}
     assert spread(zoomed) > 1.5 * spread(after)
+
+
+# ---- a look-up answers at first sight ----------------------------------------------------------
+
+def scattered_word(python: EmbeddingProjector) -> str:
+    """The noise word whose 10 nearest neighbours (in 50-D) lie farthest from it in the 3-D
+    plot: random vectors, so its neighbours are scattered all over the cloud."""
+    at = {w: i for i, w in enumerate(python.words)}
+
+    def spread(word):
+        here = python.coords[at[word]]
+        return max(np.linalg.norm(python.coords[at[w]] - here) for w, _ in python.nearest(word))
+
+    return max((w for w in python.words if w.startswith("w")), key=spread)
+
+
+def settle(s: Session) -> None:
+    """Wait until the view has stopped gliding."""
+    s.tab.wait_for_function("el => !el.dataset.moving", arg=s.widget.element_handle(),
+                            timeout=5_000)
+
+
+def assert_shown_on_top(s: Session, word: str, neighbours: list[str]) -> None:
+    """`word` and its `neighbours` are drawn inside the canvas, each with a label inside the
+    canvas; nothing is drawn over the word's point, and no label covers the word's label."""
+    box = s.widget.locator(".tpj-canvas").bounding_box()
+    at = {w: (x, y) for w, x, y in positions(s)}
+    for w in [word, *neighbours]:
+        x, y = at[w]
+        assert 4 <= x <= box["width"] - 4 and 4 <= y <= box["height"] - 4, (
+            f"{w!r} is drawn at ({x:.0f}, {y:.0f}), outside the {box['width']:.0f} x "
+            f"{box['height']:.0f} canvas")
+    labels = {label["word"]: label for label in s.widget.evaluate("root => root.tpjLabels()")}
+    for w in [word, *neighbours]:
+        assert w in labels, f"{w!r} has no label"
+        lab = labels[w]
+        assert (0 <= lab["x"] and lab["x"] + lab["w"] <= box["width"]
+                and 0 <= lab["y"] and lab["y"] + lab["h"] <= box["height"]), lab
+    assert labels[word]["role"] == "word"
+    mine = labels[word]
+    for w, other in labels.items():
+        if w != word:
+            dx = min(mine["x"] + mine["w"], other["x"] + other["w"]) - max(mine["x"], other["x"])
+            dy = min(mine["y"] + mine["h"], other["y"] + other["h"]) - max(mine["y"], other["y"])
+            assert dx <= 0 or dy <= 0, f"the label of {w!r} covers the label of {word!r}"
+    # the pixel at the word's point has the colour of the searched word: it is on top
+    x, y = at[word]
+    same = s.widget.evaluate("""(root, [x, y]) => {
+        const canvas = root.querySelector(".tpj-canvas"), ratio = canvas.width / canvas.clientWidth;
+        const px = canvas.getContext("2d").getImageData(Math.round(x * ratio),
+                                                        Math.round(y * ratio), 1, 1).data;
+        const probe = document.createElement("canvas").getContext("2d");
+        probe.fillStyle = getComputedStyle(root).getPropertyValue("--tinylm-focus").trim();
+        probe.fillRect(0, 0, 1, 1);
+        const want = probe.getImageData(0, 0, 1, 1).data;
+        return [0, 1, 2].every((k) => Math.abs(px[k] - want[k]) <= 8);
+    }""", [x, y])
+    assert same, f"something is drawn over the point of {word!r}"
+
+
+def test_search_shows_the_word_and_all_its_neighbours(session):
+    w, mouse = session.widget, session.tab.mouse
+    w.locator(".tpj-search").fill("")
+    box = w.locator(".tpj-canvas").bounding_box()
+    mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    mouse.wheel(0, -900)  # the reader had zoomed in far before searching
+    session.tab.wait_for_timeout(100)
+    word = scattered_word(session.python)
+    w.locator(".tpj-search").fill(word)
+    settle(session)
+    neighbours = [n for n, _ in rows(w.locator(".tpj-neighbour"))]
+    assert neighbours == [n for n, _ in session.python.nearest(word)]
+    assert_shown_on_top(session, word, neighbours)
+    # the word is in the middle, and the view zoomed out to fit neighbours far from it
+    x, y = next((x, y) for ww, x, y in positions(session) if ww == word)
+    assert abs(x - box["width"] / 2) < 2 and abs(y - box["height"] / 2) < 2
+    # and a planted cluster, tight in 50-D, is shown whole too
+    w.locator(".tpj-search").fill("plum")
+    settle(session)
+    assert_shown_on_top(session, "plum", [n for n, _ in rows(w.locator(".tpj-neighbour"))])
+
+
+def test_analogy_shows_its_words(session):
+    w = session.widget
+    w.locator(".tpj-search").fill("")
+    w.locator(".tpj-zoom-in").click()
+    for cls, word in ((".tpj-a", "man"), (".tpj-b", "king"), (".tpj-c", "woman")):
+        w.locator(cls).fill(word)
+    settle(session)
+    box = w.locator(".tpj-canvas").bounding_box()
+    at = {word: (x, y) for word, x, y in positions(session)}
+    labels = {label["word"] for label in w.evaluate("root => root.tpjLabels()")}
+    for word in ("man", "king", "woman", "queen"):
+        x, y = at[word]
+        assert 0 <= x <= box["width"] and 0 <= y <= box["height"], (word, x, y)
+        assert word in labels
+
+
+def message(s: Session) -> str:
+    return s.widget.locator(".tpj-message").inner_text()
+
+
+def test_a_successful_look_up_clears_the_message(session):
+    w = session.widget
+    for cls in (".tpj-search", ".tpj-a", ".tpj-b", ".tpj-c"):
+        w.locator(cls).fill("")
+    # search, then analogy
+    w.locator(".tpj-search").fill("zebra")
+    assert "zebra" in message(session)
+    for cls, word in ((".tpj-a", "man"), (".tpj-b", "king"), (".tpj-c", "woman")):
+        w.locator(cls).fill(word)
+    assert rows(w.locator(".tpj-analogy-result"))[0][0] == "queen"
+    assert message(session) == ""
+    # analogy, then search
+    w.locator(".tpj-b").fill("kong")
+    assert '"kong" is not among' in message(session)
+    w.locator(".tpj-search").fill("pear")
+    assert len(rows(w.locator(".tpj-neighbour"))) == 10
+    assert message(session) == ""
+    # search, then search
+    w.locator(".tpj-search").fill("pearl")
+    assert '"pearl"' in message(session)
+    w.locator(".tpj-search").fill("pear")
+    assert message(session) == ""
+
+
+def zoom(s: Session) -> float:
+    return s.widget.evaluate("root => root.tpjZoom()")
+
+
+def test_zoom_without_a_wheel(session):
+    w = session.widget
+    w.locator(".tpj-reset").click()
+    assert zoom(session) == 1
+
+    def spread():
+        return float(np.std([x for _, x, _ in positions(session)]))
+
+    before = spread()
+    w.locator(".tpj-zoom-in").click(timeout=2_000)
+    w.locator(".tpj-zoom-in").click()
+    assert zoom(session) == pytest.approx(2.25)
+    assert spread() == pytest.approx(2.25 * before, rel=0.02)
+    w.locator(".tpj-zoom-out").click()
+    assert zoom(session) == pytest.approx(1.5)
+    # a pinch: two fingers on the canvas, moving apart from 40 px to 100 px
+    w.evaluate("""root => {
+        const canvas = root.querySelector(".tpj-canvas"), r = canvas.getBoundingClientRect();
+        const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
+        const fire = (type, id, x) => canvas.dispatchEvent(new PointerEvent(type, {
+            pointerId: id, pointerType: "touch", isPrimary: id === 1, clientX: x, clientY: cy,
+            bubbles: true, cancelable: true}));
+        fire("pointerdown", 1, cx - 20); fire("pointerdown", 2, cx + 20);
+        fire("pointermove", 2, cx + 50); fire("pointermove", 2, cx + 80);
+        fire("pointerup", 2, cx + 80); fire("pointerup", 1, cx - 20);
+    }""")
+    assert zoom(session) == pytest.approx(1.5 * 100 / 40)
+    # the keyboard: + and - on the focused canvas
+    w.locator(".tpj-canvas").focus()
+    session.tab.keyboard.press("-")
+    assert zoom(session) == pytest.approx(2.5)
+    w.locator(".tpj-reset").click()
+
+
+# ---- on a phone: the widget fits, and opens on a look-up -----------------------------------------
+
+PHONE_CODE = NOTEBOOK_CODE.replace('highlight=["apple", "king"])', 'search="{word}")')
+
+
+@pytest.fixture(scope="module")
+def phone(browser, tmp_path_factory) -> Iterator[Session]:
+    require_built(ASSETS / "anywidget" / "index.js", "widget assets")
+    folder = tmp_path_factory.mktemp("projector-phone")
+    word = scattered_word(EmbeddingProjector(*planted_embeddings(), n_neighbours=10))
+    python = write_page(folder, PHONE_CODE.replace("{word}", word), body_style="margin: 16px;")
+    with serve(folder) as base:
+        tab = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                               has_touch=True)
+        seen = Session(tab=tab, widget=tab.locator(".tinylm-widget.tinylm-projector"),
+                       python=python, word=word)
+        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
+        try:
+            tab.goto(f"{base}/index.html", wait_until="load")
+            seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
+            yield seen
+        finally:
+            tab.close()
+
+
+def test_fits_a_phone(phone):
+    overflow = phone.widget.evaluate("""root => {
+        const right = root.getBoundingClientRect().right + 0.5, out = [];
+        for (const el of root.querySelectorAll("*")) {
+            const r = el.getBoundingClientRect();
+            if (r.width > 0 && r.right > right) out.push(`${el.className || el.tagName}`);
+        }
+        return {out, scroll: root.scrollWidth - root.clientWidth,
+                page: document.documentElement.scrollWidth - window.innerWidth};
+    }""")
+    assert overflow == {"out": [], "scroll": 0, "page": 0}, overflow
+    canvas = phone.widget.locator(".tpj-canvas").bounding_box()
+    assert canvas["width"] >= 300 and canvas["height"] >= 300, canvas
+    for cls in (".tpj-zoom-in", ".tpj-zoom-out", ".tpj-reset"):  # big enough for a finger
+        button = phone.widget.locator(cls).bounding_box()
+        assert button["height"] >= 24 and button["width"] >= 24, (cls, button)
+    assert phone.page_errors == []
+
+
+def test_opens_on_a_look_up_in_view(phone):
+    """At first sight, without typing: the word, its neighbours listed and drawn, labelled."""
+    assert phone.widget.locator(".tpj-search").input_value() == phone.word
+    neighbours = [n for n, _ in rows(phone.widget.locator(".tpj-neighbour"))]
+    assert neighbours == [n for n, _ in phone.python.nearest(phone.word)]
+    assert_shown_on_top(phone, phone.word, neighbours)
+    assert phone.widget.locator(".tpj-message").inner_text() == ""
 
 
 def test_no_errors_and_no_request_leaves_the_machine(session):

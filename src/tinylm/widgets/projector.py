@@ -36,6 +36,11 @@ class EmbeddingProjector(anywidget.AnyWidget):
     int8 copy. The analogy ranks words by cosine with ``b - a + c`` and leaves out ``a``,
     ``b`` and ``c``, as gensim's ``most_similar(positive=[b, c], negative=[a])`` does.
 
+    ``search`` opens the widget on a look-up of that word (its nearest neighbours listed and
+    drawn), so that the page shows an answer before the reader types anything. Every look-up
+    moves the view: it centres the word and zooms as far in as the word and all its
+    neighbours still fit on the canvas, labelled.
+
     Size: for 1500 words and d = 100 the embedded data is about 0.25 MB of JSON (the int8
     vectors, base64 encoded, are 0.2 MB of it); it grows as ``n_points * d * 4 / 3`` bytes.
     """
@@ -46,7 +51,7 @@ class EmbeddingProjector(anywidget.AnyWidget):
 
     def __init__(self, words: Sequence[str], vectors: np.ndarray, n_points: int = 1500,
                  n_neighbours: int = 10, title: str | None = None,
-                 highlight: str | Sequence[str] | None = None):
+                 highlight: str | Sequence[str] | None = None, search: str | None = None):
         words = [str(w) for w in words]
         vectors = np.asarray(vectors, dtype=np.float64)
         if vectors.ndim != 2:
@@ -89,6 +94,12 @@ class EmbeddingProjector(anywidget.AnyWidget):
         self.quantized = quantize_rows(unit)  # (n, d) int8
         self._unit = _unit_rows(self.quantized)  # what the browser compares, (n, d)
         self._index = index
+        if search:
+            try:
+                search = words[self._lookup(search)]
+            except KeyError:
+                raise ValueError(f"search word {search!r} is not among the first {n} "
+                                 "words") from None
         super().__init__(data={
             "uid": f"{id(self):x}", "title": title or "", "total": len(vectors),
             "dim": int(x.shape[1]), "n_neighbours": int(min(n_neighbours, n - 1)),
@@ -97,6 +108,7 @@ class EmbeddingProjector(anywidget.AnyWidget):
             "explained_variance": [round(float(v), 5) for v in self.explained_variance_ratio],
             "vectors": base64.b64encode(self.quantized.tobytes()).decode("ascii"),
             "highlight": marked,
+            "search": search or "",
         })
 
     def nearest(self, word: str, k: int | None = None) -> list[tuple[str, float]]:
