@@ -41,13 +41,21 @@ VOCAB_SIZE = 4096
 ZOO_TOKENIZER = "tokenizer.json"
 
 
-def _empty_tokenizer() -> Tokenizer:
-    """A byte-level BPE tokenizer with no merges yet: pre-tokeniser, decoder, post-processor."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+def course_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """The course's pre-tokeniser (stage 1 above): ``Digits`` splits off every numeric
+    character, then GPT-2's regular expression cuts words with their leading space,
+    contractions, runs of punctuation and of whitespace, and ``ByteLevel`` writes the pieces in
+    GPT-2's 256 byte symbols."""
+    return pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
     ])
+
+
+def _empty_tokenizer() -> Tokenizer:
+    """A byte-level BPE tokenizer with no merges yet: pre-tokeniser, decoder, post-processor."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = course_pre_tokenizer()
     tokenizer.decoder = decoders.ByteLevel()
     return tokenizer
 
