@@ -8,6 +8,8 @@ and checks in the page that
 - no output area shows an error (a traceback on stderr, or an exception's name);
 - every graded cell (first line `# GRADED: <name> (<n> points)`) printed its pass line,
   `<name>: OK (<n>/<n> points)`;
+- every cell that builds one of tinylm's widgets (`tinylm.widgets`) drew it in JupyterLab: its
+  output holds the widget's `.tinylm-widget` root, with something inside;
 - no output reached the notebook file on disk (autosave is off: outputs are never committed),
   and no checkpoint is written into the repository.
 """
@@ -115,6 +117,8 @@ CELLS_JS = """
       text: outputs.map((o) => o.textContent).join("\\n"),
       stderr: outputs.filter((o) => o.dataset.mimeType === "application/vnd.jupyter.stderr")
                      .map((o) => o.textContent),
+      widgets: [...cell.querySelectorAll(".jp-OutputArea .tinylm-widget")]
+                 .filter((el) => el.getBoundingClientRect().height > 0).length,
     };
   })
 """
@@ -136,6 +140,17 @@ def _run_all(page, timeout: float) -> list[dict]:
             return cells
     pytest.fail(f"the notebook did not finish within {timeout:.0f} s: "
                 + json.dumps([c["prompt"] for c in page.evaluate(CELLS_JS)]))
+
+
+def _widget_cells(path: Path) -> list[int]:
+    """Positions (among code cells) of the cells that build one of tinylm's widgets."""
+    import tinylm.widgets as widgets
+
+    classes = [name for name in widgets.__all__ if isinstance(getattr(widgets, name), type)]
+    builds = re.compile(r"\b(" + "|".join(classes) + r")\(")
+    code = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+            if c["cell_type"] == "code"]
+    return [i for i, c in enumerate(code) if builds.search("".join(c["source"]))]
 
 
 def _saved_outputs(path: Path) -> int:
@@ -181,5 +196,8 @@ def test_run_all_in_jupyterlab(lab: Path, jupyterlab: str, browser) -> None:
         if not re.search(rf"^{re.escape(match['name'])}: OK\b", cell["text"], re.MULTILINE)
     ]
     assert silent == [], f"{lab}: graded cells that did not print `<name>: OK`: {silent}"
+
+    undrawn = [cells[i]["firstLine"] for i in _widget_cells(REPO / lab) if not cells[i]["widgets"]]
+    assert undrawn == [], f"{lab}: widgets not drawn in JupyterLab, in cells starting {undrawn}"
 
     assert _saved_outputs(REPO / lab) == before, f"{lab}: JupyterLab saved outputs to disk"
