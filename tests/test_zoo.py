@@ -128,3 +128,57 @@ def test_training_is_deterministic_from_the_seed(quick, tmp_path):
                       validation_documents=20, threads=1, batch_size=8)
     assert again["history"] == m["history"]
     assert again["sha256"] == m["sha256"]
+
+
+@pytest.mark.parametrize("steps", [None, 30, 60, 5])
+def test_lr_at_equals_torch_schedulers_with_the_zoo_warmup_rule(steps):
+    """``lr_at`` is LinearLR for the warm-up, then CosineAnnealingLR, joined by SequentialLR."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
+
+    for name, s in zoo.SPECS.items():
+        total = s.steps if steps is None else steps
+        warmup = min(s.warmup_steps, max(1, total // 10))
+        assert zoo.warmup_for(s, total) == warmup
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=s.lr)
+        scheduler = SequentialLR(optimizer, [
+            LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1),
+            CosineAnnealingLR(optimizer, T_max=total - warmup, eta_min=s.lr * s.min_lr_ratio),
+        ], milestones=[warmup])
+        for step in range(total):
+            assert zoo.lr_at(step, s, total) == pytest.approx(
+                optimizer.param_groups[0]["lr"], rel=1e-12, abs=0), (name, step)
+            optimizer.step()
+            scheduler.step()
+
+
+def test_manifest_records_the_learning_rate_and_a_falling_held_out_loss(quick):
+    _, m = quick
+    s = zoo.SPECS[SMALLEST]
+    assert m["lr_history"] == pytest.approx([zoo.lr_at(i, s, 30) for i in range(30)], rel=1e-5)
+    every = m["eval_every"]
+    assert every == zoo.EVAL_EVERY
+    steps = [step for step, _ in m["eval_history"]]
+    assert steps == sorted({0, *range(every, 30, every), 30})
+    losses = [loss for _, loss in m["eval_history"]]
+    assert losses[0] > math.log(VOCAB_SIZE) - 0.5  # untrained: near chance
+    assert all(later < losses[0] for later in losses[1:])
+    assert losses[-1] < losses[0] - 1.0, losses
+    assert losses[-1] == pytest.approx(m["check"]["loss"], abs=1e-2)  # fp32 vs stored fp16
+
+
+def test_evaluating_during_training_does_not_change_it(quick, tmp_path):
+    _, m = quick
+    often = zoo.train(SMALLEST, steps=30, out_dir=tmp_path, progress=False, max_documents=300,
+                      validation_documents=20, threads=1, batch_size=8, eval_every=1)
+    assert often["history"] == m["history"]
+    assert often["sha256"] == m["sha256"]
+    assert [step for step, _ in often["eval_history"]] == list(range(31))
+    assert often["command"].endswith("--eval-every 1")
+
+
+def test_train_refuses_too_few_steps_and_a_bad_eval_interval(tmp_path):
+    with pytest.raises(ValueError, match="steps must be >= 2"):
+        zoo.train(SMALLEST, steps=1, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="eval_every must be >= 1"):
+        zoo.train(SMALLEST, steps=10, out_dir=tmp_path, progress=False, eval_every=0)
+    assert not list(tmp_path.iterdir())

@@ -21,7 +21,10 @@ validation loss is the mean next-token negative log-likelihood (nats per token) 
 validation split, packed the same way without shuffling; its exponential is the perplexity.
 
 Training: AdamW (betas 0.9, 0.95, weight decay 0.1 on matrices only), linear warm-up then
-cosine decay to a tenth of the peak learning rate, gradients clipped to norm 1.
+cosine decay to a tenth of the peak learning rate, gradients clipped to norm 1. The pieces of
+the loop (loss, batches, parameter groups, schedule, clipping, step, evaluation) live in
+``tinylm.training``; ``_train`` puts them together. The optimizer is ``torch.optim.AdamW``,
+which ``tinylm.training.AdamW`` equals.
 
     model, tok = load("base")
     ids = torch.tensor([tok.encode("Once upon a time").ids])
@@ -41,14 +44,24 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from tinylm.llama import Llama, LlamaConfig
 from tinylm.tokenizer import BOS_ID, EOS_ID, VOCAB_SIZE, load_tokenizer, zoo_path
+from tinylm.training import (
+    evaluate,
+    param_groups,
+    set_learning_rate,
+    shuffled_batches,
+    train_step,
+    warmup_cosine,
+)
 
 ZOO_ENV = "TINYLM_ZOO"  # a directory to read and write checkpoints instead of the package's
 STORE_DTYPE = torch.float16  # checkpoints are stored in half precision, loaded as float32
 CHECK_SEQUENCES = 4  # validation windows whose loss the manifest records for a quick re-check
+EVAL_EVERY = 25  # training records the loss on the CHECK_SEQUENCES windows every this many steps
+ADAM_BETAS = (0.9, 0.95)  # AdamW's moving-average rates (LLaMA's), for every model of the zoo
+ADAM_EPS = 1e-8
 
 
 @dataclass(frozen=True)
@@ -215,22 +228,6 @@ def windows(stream: torch.Tensor, seq_len: int) -> torch.Tensor:
     return stream[idx]
 
 
-@torch.no_grad()
-def evaluate(model: Llama, data: torch.Tensor, batch_size: int = 16) -> float:
-    """Mean next-token NLL (nats per token) of ``model`` over windows ``data`` (n, seq + 1)."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for i in range(0, len(data), batch_size):
-        batch = data[i : i + batch_size]
-        logits = model(batch[:, :-1])
-        total += F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(),
-                                 reduction="sum").item()
-        count += batch[:, 1:].numel()
-    model.train(was_training)
-    return total / count
-
-
 def validation_by_kind(model: Llama, seq_len: int, corpus_seed: int = 0) -> dict[str, dict]:
     """Validation loss and perplexity per kind of text (wiki, lee, stories, json, arithmetic),
     each kind packed on its own: the synthetic kinds are far easier than real prose."""
@@ -250,14 +247,20 @@ def validation_by_kind(model: Llama, seq_len: int, corpus_seed: int = 0) -> dict
     return out
 
 
+def warmup_for(spec_: ModelSpec, steps: int) -> int:
+    """Warm-up steps of a run of ``steps``: the spec's, but at most a tenth of the run (and at
+    least one), so a short run still spends most of its steps decaying."""
+    return min(spec_.warmup_steps, max(1, steps // 10))
+
+
 def lr_at(step: int, spec_: ModelSpec, steps: int) -> float:
-    """Linear warm-up to ``spec.lr``, then cosine decay to ``spec.lr * min_lr_ratio``."""
-    warmup = min(spec_.warmup_steps, max(1, steps // 10))
-    if step < warmup:
-        return spec_.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return spec_.lr * (spec_.min_lr_ratio + (1 - spec_.min_lr_ratio) * cosine)
+    """Linear warm-up to ``spec.lr``, then cosine decay to ``spec.lr * min_lr_ratio``
+    (``tinylm.training.warmup_cosine`` with the zoo's warm-up rule, ``warmup_for``)."""
+    return warmup_cosine(step, steps, spec_.lr, warmup_for(spec_, steps), spec_.min_lr_ratio)
+
+
+def _round_lr(lr: float) -> float:
+    return float(f"{lr:.6g}")  # six significant digits: learning rates span decades
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +268,8 @@ def lr_at(step: int, spec_: ModelSpec, steps: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def _command(name: str, steps: int | None, out_dir, max_documents, threads, batch_size) -> str:
+def _command(name: str, steps: int | None, out_dir, max_documents, threads, batch_size,
+             eval_every=None) -> str:
     parts = ["tinylm", "zoo", "train", name]
     if threads is not None:
         parts += ["--threads", str(threads)]
@@ -277,13 +281,15 @@ def _command(name: str, steps: int | None, out_dir, max_documents, threads, batc
         parts += ["--out", str(out_dir)]
     if max_documents is not None:
         parts += ["--max-documents", str(max_documents)]
+    if eval_every is not None:
+        parts += ["--eval-every", str(eval_every)]
     return shlex.join(parts)
 
 
 def train(name: str, steps: int | None = None, out_dir: str | Path | None = None,
           progress: bool = True, max_documents: int | None = None,
           validation_documents: int | None = None, threads: int | None = None,
-          batch_size: int | None = None) -> dict:
+          batch_size: int | None = None, eval_every: int | None = None) -> dict:
     """Train model ``name`` from its seed; write ``NAME.safetensors`` and ``NAME.json`` to
     ``out_dir`` (default: the zoo) and return the manifest.
 
@@ -292,29 +298,36 @@ def train(name: str, steps: int | None = None, out_dir: str | Path | None = None
     only (for quick checks); ``threads`` sets torch's CPU threads (one thread is faster when
     other work shares the cores; results can differ in the last bits between thread counts).
     The weights are stored in float16 (half the size) and the validation loss is measured
-    on the stored weights. The manifest also holds ``history``, the training loss every
-    step, so a test can see it fall.
+    on the stored weights. The manifest also holds ``history``, the training loss of every
+    step, ``lr_history``, its learning rate, and ``eval_history``, [step, loss] pairs: the
+    loss on the first ``CHECK_SEQUENCES`` validation windows before training and after every
+    ``eval_every`` steps (default ``EVAL_EVERY``) and the last one. Evaluating does not change
+    the training: the weights come out bit for bit the same.
     """
     sp = spec(name)
     if batch_size is not None:
         sp = replace(sp, batch_size=int(batch_size))
     steps = sp.steps if steps is None else int(steps)
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2 (a warm-up step and at least one of decay), "
+                         f"got {steps}")
+    if eval_every is not None and int(eval_every) < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
     command = _command(name, None if steps == sp.steps else steps, out_dir, max_documents,
-                       threads, batch_size)
+                       threads, batch_size, eval_every)
+    eval_every = EVAL_EVERY if eval_every is None else int(eval_every)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
         return _train(sp, steps, out_dir, progress, max_documents, validation_documents,
-                      command)
+                      command, eval_every)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
-           validation_documents, command: str) -> dict:
+           validation_documents, command: str, eval_every: int = EVAL_EVERY) -> dict:
     import safetensors
     import transformers
     from safetensors.torch import save_file
@@ -329,36 +342,28 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
     val_stream, n_val_docs = token_stream("validation", corpus_seed=sp.corpus_seed,
                                           max_documents=validation_documents)
     val_data = windows(val_stream, sp.seq_len)
+    check_data = val_data[:CHECK_SEQUENCES]  # cheap enough to evaluate during training
 
     torch.manual_seed(sp.seed)
     model = Llama(sp.config, seed=sp.seed).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": sp.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=sp.lr, betas=(0.9, 0.95), eps=1e-8)
-    gen = torch.Generator().manual_seed(sp.seed)
-    order, cursor, epochs = torch.randperm(len(data), generator=gen), 0, 0
-    history = []
+    optimizer = torch.optim.AdamW(param_groups(model, sp.weight_decay), lr=sp.lr,
+                                  betas=ADAM_BETAS, eps=ADAM_EPS)
+    batches = shuffled_batches(data, sp.batch_size, seed=sp.seed)
+    history, lr_history = [], []
+    eval_history = [[0, round(evaluate(model, check_data), 4)]]
     bar = tqdm(range(steps), desc=f"train {name}", disable=not progress, unit="step")
     train_start = time.time()
     for step in bar:
-        if cursor + sp.batch_size > len(order):
-            order, cursor = torch.randperm(len(data), generator=gen), 0
-            epochs += 1
-        batch = data[order[cursor : cursor + sp.batch_size]]
-        cursor += sp.batch_size
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, sp, steps)
-        logits = model(batch[:, :-1])
-        loss = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), sp.grad_clip)
-        opt.step()
-        history.append(round(loss.item(), 4))
+        lr = lr_at(step, sp, steps)
+        set_learning_rate(optimizer, lr)
+        loss = train_step(model, optimizer, next(batches), max_grad_norm=sp.grad_clip)
+        history.append(round(loss, 4))
+        lr_history.append(_round_lr(lr))
+        done = step + 1  # optimizer steps taken
+        if done % eval_every == 0 or done == steps:
+            eval_history.append([done, round(evaluate(model, check_data), 4)])
         if step % 10 == 0 or step == steps - 1:
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{group['lr']:.1e}")
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
     train_seconds = time.time() - train_start
     tokens_seen = steps * sp.batch_size * sp.seq_len
 
@@ -373,7 +378,7 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
     model, _ = load(name, out, manifest={"config": sp.config.to_dict(),
                                          "sha256": sha256(weights_path)})
     val_loss = evaluate(model, val_data)
-    check_loss = evaluate(model, val_data[:CHECK_SEQUENCES])
+    check_loss = evaluate(model, check_data)
     by_kind = (validation_by_kind(model, sp.seq_len, sp.corpus_seed)
                if validation_documents is None else None)
     tail = history[-min(50, len(history)):]
@@ -417,6 +422,9 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "safetensors": safetensors.__version__, "python": platform.python_version()},
         "history": history,
+        "lr_history": lr_history,
+        "eval_every": eval_every,
+        "eval_history": eval_history,
     }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
@@ -488,6 +496,8 @@ def add_arguments(parser) -> None:
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--max-documents", type=int, default=None,
                    help="train on the first N (shuffled) documents only")
+    t.add_argument("--eval-every", type=int, default=None,
+                   help=f"held-out loss every N steps (default {EVAL_EVERY})")
     sub.add_parser("list", help="the models: parameters, validation perplexity, size")
     sub.add_parser("verify", help="check every checkpoint's sha256 against its manifest")
 
@@ -496,7 +506,7 @@ def run(args) -> int:
     if args.zoo_command == "train":
         m = train(args.name, steps=args.steps, out_dir=args.out,
                   max_documents=args.max_documents, threads=args.threads,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, eval_every=args.eval_every)
         print(f"{m['name']}: {m['parameters']:,} parameters, {m['steps']} steps, "
               f"train loss {m['train_loss']:.3f}, validation loss {m['validation_loss']:.3f} "
               f"(perplexity {m['validation_perplexity']:.1f}), "
