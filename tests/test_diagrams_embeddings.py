@@ -8,38 +8,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _diagrams import boxes, labels, texts  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
 from tinylm.book.diagrams import embeddings, kit  # noqa: E402
 
 WORDS = ["tea", "coffee", "milk", "cup", "of", "a"]
 SENTENCE = ["we", "drank", "a", "cup", "of", "tea", "with", "milk"]
-
-
-def boxes(ax, color: str) -> list:
-    """The filled boxes outlined in ``color`` (the kit fills a box with the light shade)."""
-    return [p for p in ax.patches if isinstance(p, FancyBboxPatch)
-            and to_hex(p.get_edgecolor()) == color
-            and to_hex(p.get_facecolor()) == kit.LIGHT[color]]
-
-
-def label_of(ax, patch) -> str:
-    """The text drawn at the centre of a box ("" if none)."""
-    bb = patch.get_bbox()
-    cx, cy = (bb.x0 + bb.x1) / 2, (bb.y0 + bb.y1) / 2
-    return next((t.get_text() for t in ax.texts
-                 if t.get_position() == pytest.approx((cx, cy))), "")
-
-
-def labels(ax, color: str) -> list[str]:
-    """The labels of the boxes of one colour, left to right then top to bottom."""
-    found = sorted(boxes(ax, color), key=lambda p: (-round(p.get_bbox().y0, 3), p.get_bbox().x0))
-    return [label_of(ax, p) for p in found]
-
-
-def texts(ax) -> str:
-    return "\n".join(t.get_text() for t in ax.texts)
 
 
 @pytest.fixture

@@ -6,30 +6,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
+from _diagrams import boxes, label_of, texts  # noqa: E402
 
 from tinylm.book.diagrams import kit, ngrams  # noqa: E402
 
 SENTENCE = ["<s>", "<s>", "the", "cat", "sat", "on", "the", "mat", "</s>"]
-
-
-def texts(ax) -> list[str]:
-    return [t.get_text() for t in ax.texts]
-
-
-def token_boxes(ax, color: str) -> list:
-    """The filled boxes outlined in ``color`` (the kit fills a box with the light shade)."""
-    return [p for p in ax.patches if isinstance(p, FancyBboxPatch)
-            and to_hex(p.get_edgecolor()) == color
-            and to_hex(p.get_facecolor()) == kit.LIGHT[color]]
-
-
-def label_of(ax, patch) -> str:
-    """The text drawn at the centre of a box."""
-    bb = patch.get_bbox()
-    cx, cy = (bb.x0 + bb.x1) / 2, (bb.y0 + bb.y1) / 2
-    return next(t.get_text() for t in ax.texts if t.get_position() == pytest.approx((cx, cy)))
 
 
 @pytest.fixture
@@ -41,21 +22,21 @@ def ax():
 
 def test_sliding_window_marks_context_and_next_word(ax):
     ngrams.sliding_window(SENTENCE, n=3, target=7, ax=ax)
-    labels = texts(ax)
+    labels = texts(ax).splitlines()
     for tok in SENTENCE:  # every token of the sentence is drawn, padding included
         assert labels.count(tok) >= SENTENCE.count(tok)
-    context = [label_of(ax, p) for p in token_boxes(ax, kit.BLUE)]
-    target = [label_of(ax, p) for p in token_boxes(ax, kit.ORANGE)]
+    context = [label_of(ax, p) for p in boxes(ax, kit.BLUE)]
+    target = [label_of(ax, p) for p in boxes(ax, kit.ORANGE)]
     assert context == ["on", "the"] and target == ["mat"]
-    assert len(token_boxes(ax, kit.GREY)) == len(SENTENCE) - 3
+    assert len(boxes(ax, kit.GREY)) == len(SENTENCE) - 3
     assert "window of n = 3" in labels and "context" in labels and "next" in labels
     assert "P(mat | on the) = c(on the mat) / c(on the)" in labels
 
 
 def test_sliding_window_of_other_sizes(ax):
     ngrams.sliding_window(SENTENCE, n=2, target=3, ax=ax)
-    assert [label_of(ax, p) for p in token_boxes(ax, kit.BLUE)] == ["the"]
-    assert [label_of(ax, p) for p in token_boxes(ax, kit.ORANGE)] == ["cat"]
+    assert [label_of(ax, p) for p in boxes(ax, kit.BLUE)] == ["the"]
+    assert [label_of(ax, p) for p in boxes(ax, kit.ORANGE)] == ["cat"]
     assert "P(cat | the) = c(the cat) / c(the)" in texts(ax)
 
 
@@ -66,10 +47,10 @@ def test_sliding_window_must_fit(ax):
 
 def test_kneser_ney_ladder_has_one_rung_per_context_length(ax):
     ngrams.kneser_ney_ladder(["on", "the"], "mat", ax=ax)
-    rungs = [label_of(ax, p) for p in token_boxes(ax, kit.BLUE)]
+    rungs = [label_of(ax, p) for p in boxes(ax, kit.BLUE)]
     assert rungs == ["P(mat | on the)", "P(mat | the)", "P(mat)"]
-    assert [label_of(ax, p) for p in token_boxes(ax, kit.GREY)] == ["1 / |V|"]
-    labels = texts(ax)
+    assert [label_of(ax, p) for p in boxes(ax, kit.GREY)] == ["1 / |V|"]
+    labels = texts(ax).splitlines()
     # raw counts at the top, continuation counts below, and a weight on every step down
     assert "c: count of “on the mat”" in labels
     assert "c: # words before “the mat”" in labels

@@ -49,6 +49,7 @@ from tinylm.generation import (
     build_logits_processors,
     generate,
 )
+from tinylm.grading.checks.generation import transformers_add, transformers_done
 from tinylm.llama import Llama
 
 VOCAB, EOS, PAD, MAX_LEN = 64, 3, 0, 64
@@ -487,51 +488,6 @@ def test_beam_hypotheses_by_hand():
     assert not short.is_done(-0.6, 3)  # length_penalty <= 0: judged at its current length
 
 
-def hf_update_finished(before, sum_logprobs, generated_len, marker, num_beams, length_penalty):
-    """transformers' _update_finished_beams for one prompt: the finished (final_score, marker)
-    after a hypothesis marked `marker` is offered to the list `before`."""
-    k = 2 * num_beams
-    sequences = torch.zeros(1, num_beams, 1, dtype=torch.long)
-    beam_scores = torch.full((1, num_beams), -1e9)
-    is_finished = torch.zeros(1, num_beams, dtype=torch.bool)
-    for i, (score, m) in enumerate(before):
-        sequences[0, i, 0], beam_scores[0, i], is_finished[0, i] = m, score, True
-    candidates = torch.zeros(1, k, 1, dtype=torch.long)
-    candidates[0, 0, 0] = marker
-    sums = torch.zeros(1, k)
-    sums[0, 0] = sum_logprobs
-    ends = torch.zeros(1, k, dtype=torch.bool)
-    ends[0, 0] = True  # only candidate 0 finishes
-    sequences, beam_scores, _, is_finished = GenerationMixin._update_finished_beams(
-        GenerationMixin, sequences=sequences, topk_running_sequences=candidates,
-        beam_scores=beam_scores, topk_log_probs=sums,
-        beam_indices=torch.zeros(1, num_beams, 1, dtype=torch.int32),
-        topk_running_beam_indices=torch.zeros(1, k, 1, dtype=torch.int32),
-        is_early_stop_heuristic_unsatisfied=torch.ones(1, 1, dtype=torch.bool),
-        is_sent_finished=is_finished, next_token_hits_stopping_criteria=ends,
-        top_num_beam_mask=torch.arange(k) < num_beams, num_beams=num_beams,
-        cur_len=generated_len, decoder_prompt_len=1, length_penalty=length_penalty,
-        early_stopping=False)
-    return [(beam_scores[0, i].item(), int(sequences[0, i, 0]))
-            for i in range(int(is_finished.sum()))]
-
-
-def hf_done(scores, best, generated_len, num_beams, length_penalty, early_stopping,
-            max_new_tokens):
-    """transformers' stopping rule for one prompt (_check_early_stop_heuristic, then
-    _beam_search_has_unfinished_sequences): is the prompt done?"""
-    beam_scores = torch.full((1, num_beams), -1e9)
-    is_finished = torch.zeros(1, num_beams, dtype=torch.bool)
-    beam_scores[0, :len(scores)] = torch.tensor(scores)
-    is_finished[0, :len(scores)] = True
-    improvable = GenerationMixin._check_early_stop_heuristic(
-        torch.ones(1, 1, dtype=torch.bool), torch.tensor([[best]]), beam_scores, is_finished,
-        cur_len=generated_len, max_length=max_new_tokens, decoder_prompt_len=0,
-        early_stopping=early_stopping, length_penalty=length_penalty)
-    return not bool(GenerationMixin._beam_search_has_unfinished_sequences(
-        improvable, is_finished, torch.zeros(1, num_beams, dtype=torch.bool), early_stopping))
-
-
 @pytest.mark.parametrize("length_penalty", [-1.0, 0.0, 0.5, 1.0, 2.0])
 def test_beam_hypotheses_match_transformers(length_penalty):
     """Random hypotheses offered one by one: the same list, scores to the bit, and the same
@@ -545,7 +501,7 @@ def test_beam_hypotheses_match_transformers(length_penalty):
             total = -(0.1 + torch.randint(1, 40, (1,), generator=gen) / 4).item()
             length = int(torch.randint(1, 11, (1,), generator=gen))
             kept = hyps.add([marker], total, length)
-            expected = hf_update_finished(expected, total, length, marker, num_beams,
+            expected = transformers_add(expected, total, length, marker, num_beams,
                                           length_penalty)
             assert hyps.hyps == [(s, [m]) for s, m in expected]
             assert kept == (marker in [m for _, m in expected])
@@ -553,7 +509,7 @@ def test_beam_hypotheses_match_transformers(length_penalty):
                 hyps.early_stopping = early_stopping
                 best = -(0.1 + torch.randint(1, 40, (1,), generator=gen) / 4).item()
                 length = int(torch.randint(1, 11, (1,), generator=gen))
-                assert hyps.is_done(best, length) == hf_done(
+                assert hyps.is_done(best, length) == transformers_done(
                     [s for s, _ in expected], best, length, num_beams, length_penalty,
                     early_stopping, 10)
             hyps.early_stopping = False
