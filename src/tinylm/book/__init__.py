@@ -7,8 +7,12 @@
   without any request leaving the machine that serves them.
 - `tinylm.book.plotly_mime`: a myst-nb renderer that draws plotly's notebook output
   (`application/vnd.plotly.v1+json`) on the book's pages.
-- `tinylm.book.execution_times`: a Sphinx extension that records each notebook's execution
-  time for the time budget (tests/test_budget.py).
+- `tinylm.book.diagrams`: the book's diagrams, drawn by code (a small matplotlib kit and one
+  module per topic).
+- Sphinx extensions: `tinylm.book.execution_times` records each notebook's execution time for
+  the time budget (tests/test_budget.py); `tinylm.book.benchmarks` fills the benchmark
+  appendix from bench/results/*.json; `tinylm.book.icons` serves only the icons the pages use;
+  `tinylm.book.links` links the repository when one is configured.
 
 Importing `tinylm.book` does not import Sphinx: the extensions are separate modules.
 """
