@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# constraints.txt pins torch==2.13.0 (the local CPU build) and the tested versions
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[book,test,lab]'
+	# xgrammar (an oracle of chapter 5) without triton, a 1 GB GPU compiler it does not use on
+	# the CPU; its other requirements come with the test extra above
+	$(PY) -m pip install --quiet -c constraints.txt --no-deps xgrammar
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
