@@ -23,8 +23,10 @@ against token for token and score for score:
      length_penalty``; stop as ``early_stopping`` says (``BeamHypotheses.is_done``). With
      ``return_trace=True`` it records every candidate it weighed (``BeamSearchTrace``) for the
      chapter's beam-search tree.
-5. ``generate``: checks the inputs, works out the attention mask, builds the processors and the
-   stopping criteria and calls the strategy.
+5. ``generate``: checks the inputs, works out the attention mask, builds the processors (with
+   the caller's own ``logits_processor`` list, as transformers takes it: constrained decoding
+   in ``tinylm.structured`` masks tokens that way) and the stopping criteria, and calls the
+   strategy.
 
 Shapes: ``batch`` prompts, each copied into ``copies`` rows (``num_beams`` for beam search,
 ``num_return_sequences`` for sampling), so the model sees ``rows = batch * copies``; row
@@ -319,11 +321,15 @@ class TopPLogitsWarper(LogitsProcessor):
 
 
 def build_logits_processors(config: GenerationConfig, prompt_length: int,
-                            padding_lengths: torch.Tensor | None = None) -> LogitsProcessorList:
+                            padding_lengths: torch.Tensor | None = None,
+                            extra: list[LogitsProcessor] | None = None) -> LogitsProcessorList:
     """The processors ``config`` asks for, in transformers' order (``_get_logits_processor``).
 
     prompt_length: length of the (padded) prompt, where the new tokens start
     padding_lengths: (rows,) left-padding of each row, or None without padding
+    extra: the caller's own processors (``generate(logits_processor=...)``), placed where
+        transformers merges them: after the built-in ones, before the sampling warpers, so
+        that, e.g., top-k picks among the tokens a constraint allows
     """
     processors = LogitsProcessorList()
     if config.repetition_penalty != 1.0:
@@ -335,6 +341,7 @@ def build_logits_processors(config: GenerationConfig, prompt_length: int,
     if config.min_new_tokens > 0 and config.eos_token_ids:
         processors.append(MinNewTokensLengthLogitsProcessor(prompt_length, config.min_new_tokens,
                                                             config.eos_token_ids))
+    processors.extend(extra or [])
     if config.do_sample:  # the "warpers": they only matter when drawing at random
         # beam sampling must keep a non-EOS token alive besides every EOS token
         keep = max(2, 1 + len(config.eos_token_ids)) if config.num_beams > 1 else 1
@@ -818,16 +825,26 @@ class GenerationOutput:
 
 @torch.no_grad()
 def generate(model, input_ids: torch.Tensor, config: GenerationConfig | None = None,
-             attention_mask: torch.Tensor | None = None, **overrides) -> GenerationOutput:
+             attention_mask: torch.Tensor | None = None,
+             logits_processor: list[LogitsProcessor] | None = None,
+             **overrides) -> GenerationOutput:
     """Continue every prompt of ``input_ids`` (batch, prompt) as ``config`` says.
 
     model: a ``tinylm.llama.Llama`` (anything with ``new_cache`` and its call signature).
     attention_mask: (batch, prompt) of 0/1 for left-padded prompts. When None and the prompts
         contain ``pad_token_id`` (and it is not an EOS id), the mask is inferred as
         ``input_ids != pad_token_id``, as transformers does.
+    logits_processor: processors of your own (callables ``(input_ids, scores) -> scores``, as
+        transformers' argument of that name), run after the built-in ones and before the
+        sampling warpers; e.g. ``tinylm.structured``'s mask for constrained decoding.
     overrides: fields of the config to change, ``generate(model, ids, num_beams=4)``.
     """
     config = replace(config or GenerationConfig(), **overrides)
+    extra = list(logits_processor or [])
+    for processor in extra:
+        if not callable(processor):
+            raise TypeError(f"each logits_processor must be callable (input_ids, scores) -> "
+                            f"scores, got {type(processor).__name__}")
     if not hasattr(model, "new_cache"):
         raise TypeError(f"model must be a tinylm Llama (it needs new_cache()), got "
                         f"{type(model).__name__}")
@@ -838,7 +855,7 @@ def generate(model, input_ids: torch.Tensor, config: GenerationConfig | None = N
     padding = None
     if attention_mask is not None:  # left padding per row: index of the first real token
         padding = attention_mask.argmax(dim=1).repeat_interleave(copies)
-    processors = build_logits_processors(config, prompt_len, padding)
+    processors = build_logits_processors(config, prompt_len, padding, extra)
     stopping = build_stopping_criteria(config, prompt_len)
     generator = None
     if config.do_sample and config.seed is not None:
