@@ -372,3 +372,39 @@ def test_errors_say_what_was_expected(toy):
         tok.decode([-1])
     with pytest.raises(TypeError):
         tok.decode("abc")
+
+
+# ---------------------------------------------------------------------------------------------
+# A tokenizer trained by tokenizers, read as ours
+# ---------------------------------------------------------------------------------------------
+
+
+def test_from_tokenizers_reads_the_course_tokenizer():
+    from tinylm.tokenizer import SPECIAL_TOKENS as COURSE_SPECIALS
+    from tinylm.tokenizer import load_tokenizer
+
+    course = load_tokenizer()
+    ours, their_ids = bpe.from_tokenizers(course)
+    assert len(ours.merges) == 3836 and ours.special_tokens == COURSE_SPECIALS
+    assert sorted(their_ids) == list(range(course.get_vocab_size()))
+    assert [their_ids[ours.special_ids[s]] for s in COURSE_SPECIALS] == [0, 1, 2, 3]
+    for text in SCRIPTS + course_corpus("validation")[::60]:
+        assert [their_ids[i] for i in ours.encode(text)] == \
+            course.encode(text, add_special_tokens=False).ids, text[:80]
+
+
+def test_from_tokenizers_round_trips_our_own_export(course_pair):
+    ours, _ = course_pair
+    again, their_ids = bpe.from_tokenizers(ours.to_tokenizers())
+    assert again.merges == ours.merges and their_ids == list(range(ours.vocab_size))
+
+
+def test_from_tokenizers_refuses_what_it_cannot_read():
+    from tokenizers import Tokenizer, models
+
+    wordpiece = Tokenizer(models.WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]"))
+    with pytest.raises(ValueError, match="BPE"):
+        bpe.from_tokenizers(wordpiece)
+    not_bytes = Tokenizer(models.BPE({"a": 0, "b": 1, "ab": 2}, [("a", "b")]))
+    with pytest.raises(ValueError, match="256 byte symbols"):
+        bpe.from_tokenizers(not_bytes)

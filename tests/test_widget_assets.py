@@ -21,6 +21,7 @@ import tinylm.widgets
 from tinylm.widgets import (
     AttentionViewer,
     BeamTreeViewer,
+    BPEMergesViewer,
     EmbeddingProjector,
     KVCacheCalculator,
     NextTokenExplorer,
@@ -35,6 +36,7 @@ WIDGETS = {  # module name -> widget class
     "kv_calculator": KVCacheCalculator,
     "attention": AttentionViewer,
     "beam_tree": BeamTreeViewer,
+    "bpe_merges": BPEMergesViewer,
 }
 
 # What JavaScript or CSS written into a Python string would show.

@@ -2,7 +2,7 @@
 
 The book (pydata-sphinx-theme) says which with `data-theme` on <html>, JupyterLab with
 `data-jp-theme-light` on <body>; common.css gives `.tinylm-widget` dark colours for both. One
-page shows all five widgets, built from small states here and drawn by the book's offline
+page shows all six widgets, built from small states here and drawn by the book's offline
 scripts (as in test_beam_tree_browser.py: no `make book` needed, only `npm ci`). The tests
 switch the theme and read the computed colours back, and the pixels of the attention viewer's
 canvas, which reads its colours from the theme when it draws and redraws on a switch.
@@ -23,6 +23,7 @@ from test_beam_tree_widget import decode, fake_trace
 from tinylm.widgets import (
     AttentionViewer,
     BeamTreeViewer,
+    BPEMergesViewer,
     EmbeddingProjector,
     KVCacheCalculator,
     NextTokenExplorer,
@@ -36,6 +37,7 @@ ROOTS = {  # element id on the page -> the class of the widget's root element
     "kv": "tinylm-kv-calculator",
     "attention": "tinylm-attention",
     "beam": "tinylm-beam-tree",
+    "bpe": "tinylm-bpe-merges",
 }
 LIGHT = {"background": "rgb(255, 255, 255)", "color": "rgb(34, 34, 34)",
          "accent": "#4c78a8"}
@@ -71,6 +73,7 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
         "kv": KVCacheCalculator(),
         "attention": AttentionViewer([f"t{i}" for i in range(T)], attention_weights()),
         "beam": BeamTreeViewer(fake_trace(), decode, prompt="Once"),
+        "bpe": BPEMergesViewer(text="the lowest", max_merges=300),
     }
     data = embed_data(views=list(widgets.values()), drop_defaults=False)
     views = dict(zip(widgets, data["view_specs"], strict=True))

@@ -463,3 +463,55 @@ class BPETokenizer:
         ranks = {token: i for i, token in enumerate(self.vocab[: self.n_ordinary])}
         return tiktoken.Encoding(name, pat_str=pat_str, mergeable_ranks=ranks,
                                  special_tokens=dict(self.special_ids))
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A tokenizer trained by the ``tokenizers`` library, read as ours
+# ---------------------------------------------------------------------------------------------
+
+
+def from_tokenizers(tokenizer) -> tuple[BPETokenizer, list[int]]:
+    """A byte-level BPE ``tokenizers.Tokenizer`` (the course tokenizer, say) as a
+    ``BPETokenizer`` with the same merges, special tokens and pre-tokenizer, and the ids the
+    two give the same tokens: ``their_ids[i]`` is the id ``tokenizer`` gives our token i.
+
+    The ids differ because the numbering does, not the tokens: we number the bytes by value
+    and put the special tokens last; BpeTrainer numbers the byte symbols in the order of their
+    characters, after the special tokens it was given (the course tokenizer's ``<unk>`` ... are
+    0-3). The merged tokens come in the same order in both.
+
+    >>> from tinylm.tokenizer import load_tokenizer
+    >>> course = load_tokenizer()
+    >>> ours, their_ids = from_tokenizers(course)
+    >>> [their_ids[i] for i in ours.encode("Once upon a time")]
+    [849, 827, 262, 489]
+    >>> course.encode("Once upon a time", add_special_tokens=False).ids
+    [849, 827, 262, 489]
+    """
+    import json
+
+    model = json.loads(tokenizer.to_str())["model"]
+    if model.get("type") != "BPE" or model.get("ignore_merges") or model.get("dropout"):
+        raise ValueError("expected a tokenizers BPE model that applies every merge (no "
+                         f"ignore_merges, no dropout), got {model.get('type')!r}")
+    vocab = model["vocab"]  # GPT-2 symbols -> their id
+    tokens, token_ids = base_vocabulary()
+    merges = []
+    for left, right in (m.split(" ") if isinstance(m, str) else m for m in model["merges"]):
+        try:
+            pair = token_ids[symbols_to_bytes(left)], token_ids[symbols_to_bytes(right)]
+        except (KeyError, UnicodeEncodeError) as error:
+            raise ValueError(f"merge {left!r} + {right!r} is not over GPT-2's byte symbols: "
+                             "only byte-level BPE can be read") from error
+        merges.append(pair)
+        add_merged_token(tokens, token_ids, pair)
+    added = sorted(tokenizer.get_added_tokens_decoder().items())
+    special_tokens = [token.content for _, token in added if token.special]
+    ours = BPETokenizer(merges, special_tokens, tokenizer.pre_tokenizer)
+    try:
+        their_ids = [vocab[bytes_to_symbols(token)] for token in ours.vocab[: ours.n_ordinary]]
+    except KeyError as error:
+        raise ValueError("the tokenizer lacks some of the 256 byte symbols: only byte-level "
+                         "BPE with the whole byte alphabet can be read") from error
+    their_ids += [tokenizer.token_to_id(s) for s in special_tokens]
+    return ours, their_ids

@@ -10,12 +10,14 @@ folder says how to add one):
     kv_calculator    KVCacheCalculator: the KV cache of LLaMA 2, multi-head vs grouped-query
     attention        AttentionViewer: where each head of each layer looks
     beam_tree        BeamTreeViewer: every candidate of a beam search, kept, pruned or finished
+    bpe_merges       BPEMergesViewer: a text split into tokens as BPE applies its merges
 
 common.js and common.css hold what the widgets share; _assets.py puts them together.
 """
 
 from tinylm.widgets.attention import AttentionViewer
 from tinylm.widgets.beam_tree import BEAM_STATUSES, BeamTreeViewer, beam_tree_state
+from tinylm.widgets.bpe_merges import BPEMergesViewer, bpe_merges_state
 from tinylm.widgets.kv_calculator import KVCacheCalculator
 from tinylm.widgets.ngram_explorer import NextTokenExplorer
 from tinylm.widgets.projector import EmbeddingProjector, pca_3d, quantize_rows
@@ -26,4 +28,5 @@ __all__ = [
     "KVCacheCalculator",
     "AttentionViewer",
     "BeamTreeViewer", "beam_tree_state", "BEAM_STATUSES",
+    "BPEMergesViewer", "bpe_merges_state",
 ]

@@ -4,8 +4,9 @@
   reported with the call and the line it came from), compare numbers, arrays and tensors with an
   expected-vs-got message at the first mismatch, and note when an exercise builds on an earlier
   one that is still wrong.
-- `ngrams` (lab 1), `embeddings` (lab 2), `llama` (lab 3), `generation` (lab 4): one function per
-  graded cell, taking the student's functions or classes as arguments.
+- `ngrams` (lab 1), `embeddings` (lab 2), `llama` (lab 3), `tokens_and_training` (lab 3b),
+  `generation` (lab 4): one function per graded cell, taking the student's functions or classes
+  as arguments.
 
 A graded cell only names what it checks and calls its check::
 
