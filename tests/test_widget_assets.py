@@ -18,26 +18,39 @@ from pathlib import Path
 import pytest
 
 import tinylm.widgets
-from tinylm.widgets import (
-    AttentionViewer,
-    BeamTreeViewer,
-    BPEMergesViewer,
-    EmbeddingProjector,
-    KVCacheCalculator,
-    NextTokenExplorer,
-)
 from tinylm.widgets._assets import common_exports, css, esm, inline_common, read
 
 PACKAGE = Path(tinylm.widgets.__file__).parent
 
-WIDGETS = {  # module name -> widget class
-    "ngram_explorer": NextTokenExplorer,
-    "projector": EmbeddingProjector,
-    "kv_calculator": KVCacheCalculator,
-    "attention": AttentionViewer,
-    "beam_tree": BeamTreeViewer,
-    "bpe_merges": BPEMergesViewer,
-}
+
+
+def _widget_classes() -> dict:
+    """module name -> widget class, for every widget of the package (each name.js but common's),
+    so a new widget is covered as soon as its files exist."""
+    import importlib
+
+    import anywidget
+
+    found = {}
+    for script in sorted(PACKAGE.glob("*.js")):
+        if script.stem == "common":
+            continue
+        module = importlib.import_module(f"tinylm.widgets.{script.stem}")
+        classes = [c for c in vars(module).values() if isinstance(c, type)
+                   and issubclass(c, anywidget.AnyWidget) and c.__module__ == module.__name__]
+        assert len(classes) == 1, f"{script.stem}.py should define one widget, found {classes}"
+        found[script.stem] = classes[0]
+    return found
+
+
+WIDGETS = _widget_classes()  # module name -> widget class
+
+
+def test_every_widget_is_exported():
+    assert len(WIDGETS) >= 7
+    for cls in WIDGETS.values():
+        assert getattr(tinylm.widgets, cls.__name__) is cls, f"{cls.__name__} not exported"
+
 
 # What JavaScript or CSS written into a Python string would show.
 NOT_PYTHON = [

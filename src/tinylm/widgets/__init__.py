@@ -11,11 +11,13 @@ folder says how to add one):
     attention        AttentionViewer: where each head of each layer looks
     beam_tree        BeamTreeViewer: every candidate of a beam search, kept, pruned or finished
     bpe_merges       BPEMergesViewer: a text split into tokens as BPE applies its merges
+    automaton        AutomatonExplorer: a regex's automaton and the tokens each state allows
 
 common.js and common.css hold what the widgets share; _assets.py puts them together.
 """
 
 from tinylm.widgets.attention import AttentionViewer
+from tinylm.widgets.automaton import AutomatonExplorer, automaton_state
 from tinylm.widgets.beam_tree import BEAM_STATUSES, BeamTreeViewer, beam_tree_state
 from tinylm.widgets.bpe_merges import BPEMergesViewer, bpe_merges_state
 from tinylm.widgets.kv_calculator import KVCacheCalculator
@@ -29,4 +31,5 @@ __all__ = [
     "AttentionViewer",
     "BeamTreeViewer", "beam_tree_state", "BEAM_STATUSES",
     "BPEMergesViewer", "bpe_merges_state",
+    "AutomatonExplorer", "automaton_state",
 ]
