@@ -318,6 +318,27 @@ def test_cache_reorder_copies_and_permutes_rows():
     assert_close(steps, full[:, 6:], "decoding after reorder")
 
 
+def test_cache_crop_rolls_back_to_a_prefix():
+    """After crop(n), the cache continues the first n tokens as if the rest had never been
+    fed (what speculative decoding does after a rejected draft): decoding a different
+    continuation equals a full forward over prefix + that continuation."""
+    _, model = pair(2, False, 10000.0, 0)
+    ids, other = random_ids(1, 12, 5), random_ids(1, 4, 6)
+    with torch.no_grad():
+        cache = model.new_cache(1)
+        model(ids, cache=cache)  # 12 tokens, 5 of them to be rejected
+        cache.crop(7)
+        assert cache.length == 7
+        steps = model(other, cache=cache)
+        full = model(torch.cat([ids[:, :7], other], dim=1))
+    assert_close(steps, full[:, 7:], "decoding after crop")
+    assert cache.length == 11
+    cache.crop(11)  # cropping to the current length changes nothing
+    for bad in (12, -1, 3.0, True):
+        with pytest.raises(ValueError, match=r"crop length must be an int in \[0, 11\]"):
+            cache.crop(bad)
+
+
 def left_padded_batch(lengths, total, seed=0):
     """Rows of the given lengths, left-padded with token 0 to ``total``; their mask; the rows."""
     rows = [random_ids(1, n, seed + i)[0] for i, n in enumerate(lengths)]

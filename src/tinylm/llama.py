@@ -19,7 +19,8 @@ Reading order, top to bottom, follows one token's trip through the model:
    embedding or not).
 8. ``KVCache``: keys and values of the tokens seen so far, so that decoding one more token costs
    one token's worth of work instead of re-reading the whole prefix. ``reorder`` picks and
-   copies rows, which beam search needs when beams change places.
+   copies rows, which beam search needs when beams change places; ``crop`` forgets the last
+   tokens, which speculative decoding needs when the target rejects drafted ones.
 
 ``Llama.from_hf`` copies the weights of a ``transformers.LlamaForCausalLM``; the tests check that
 both give the same logits (fp32, within 1e-4), with and without the cache. Parameter names follow
@@ -384,6 +385,17 @@ class KVCache:
 
     def advance(self, n: int) -> None:
         self.length += n
+
+    def crop(self, length: int) -> None:
+        """Keep only the first ``length`` tokens: speculative decoding rolls the cache back to
+        the accepted prefix after the target rejects a draft token. Nothing is erased or
+        copied: attention reads only the first ``length`` slots, and the next ``update`` writes
+        over the rest."""
+        if isinstance(length, bool) or not isinstance(length, int) or \
+                not 0 <= length <= self.length:
+            raise ValueError(f"crop length must be an int in [0, {self.length}] (the tokens "
+                             f"cached), got {length!r}")
+        self.length = length
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Keep the rows ``rows`` (new_batch,) of every layer, in that order.
