@@ -297,14 +297,18 @@ def best_loop(fn: Callable, repeats: int, min_time: float) -> float:
 
 def ours_pass(constraint, paths, logits=None) -> Callable[[], None]:
     """Our decoding loop's constraint work: the mask of the state (a cached bool array), then
-    the next state; with ``logits`` (a (vocab,) tensor) also the masking of the scores."""
+    the next state. With ``logits`` (a (1, vocab) tensor) the mask is applied as
+    ``ConstrainedLogitsProcessor`` applies it: the state's cached 0/-inf bias
+    (``logit_bias``) added to the scores, out of place (the processor returns a new tensor
+    and leaves its input as it was)."""
     def run():
         for path in paths:
             state = constraint.initial_state
             for token in [*path, None]:
-                mask = constraint.allowed_mask(state)
-                if logits is not None:
-                    logits.masked_fill_(~torch.from_numpy(mask), -math.inf)
+                if logits is None:
+                    constraint.allowed_mask(state)
+                else:
+                    logits + constraint.logit_bias(state)
                 if token is not None:
                     state = constraint.next_state(state, token)
     return run
@@ -363,7 +367,7 @@ def measure(build: Callable, make_pass: Callable, paths, size: int, args, apply:
 
 
 def ours_make_pass(constraint, paths, size, logits=None):
-    return ours_pass(constraint, paths, None if logits is None else logits[0])
+    return ours_pass(constraint, paths, logits)
 
 
 def case_rows(vocab: Vocab, kind: str, name: str, ours_build: Callable, theirs: str,
@@ -474,9 +478,11 @@ def run(args):
     `allowed_mask(state)` and `next_state`; outlines-core: `Guide.write_mask_into` and
     `Guide.advance`; xgrammar: `GrammarMatcher.fill_next_token_bitmask` and `accept_token`),
     one step more at the end of each path, where EOS is allowed. *+ apply* adds setting the
-    disallowed scores of a (1, vocabulary) float32 row to -inf (ours: `masked_fill_` with the
-    bool mask; outlines-core: its Numba kernel `apply_token_bitmask_inplace`; xgrammar: its
-    `apply_token_bitmask_inplace`). The paths: 8 random walks per regex among the tokens both
+    disallowed scores of a (1, vocabulary) float32 row to -inf (ours as
+    `ConstrainedLogitsProcessor` does it: `scores + logit_bias(state)`, the state's cached
+    additive mask of 0s and -infs, out of place, in place of `allowed_mask`; outlines-core: its
+    Numba kernel `apply_token_bitmask_inplace`; xgrammar: its `apply_token_bitmask_inplace`,
+    both in place). The paths: 8 random walks per regex among the tokens both
     sides allow; the tokens of valid instances for the schemas (`json_records` for the records)
     and for any JSON (three records and one deeper document). *Cold* is the first pass after a
     fresh build (our masks and JsonGrammar's are computed on first use and cached), the other

@@ -6,6 +6,7 @@ the Index refuses; running out of tokens is an error, never a partial answer."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 
@@ -263,3 +264,24 @@ def test_mask_shorter_than_the_models_vocabulary_is_padded(base):
     assert np.isinf(masked[0, vocabulary.size:].numpy()).all()
     assert json.dumps(torch.isfinite(masked[0]).nonzero()[:, 0].tolist()) == json.dumps(
         index.allowed_tokens(index.initial_state))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_processor_equals_masked_fill_and_leaves_its_input_alone(base, dtype):
+    """Adding the cached 0/-inf bias is the mask: the same scores as masked_fill with the bool
+    mask, in the scores' own dtype, and the scores passed in are not written to."""
+    _, tokenizer = base
+    vocabulary = vocabulary_of(tokenizer)
+    index = regex_index(DATE, vocabulary)
+    starts = index.allowed_tokens(index.initial_state)  # tokens a date can start with
+    paths = [[starts[0]], [starts[-1]], [starts[0]]]
+    rows = torch.tensor([[1, *path] for path in paths])
+    scores = torch.randn(len(paths), vocabulary.size, generator=torch.Generator().manual_seed(0))
+    scores = scores.to(dtype)
+    before = scores.clone()
+    masked = ConstrainedLogitsProcessor(index, 1)(rows, scores)
+    assert torch.equal(scores, before) and masked.dtype == dtype
+    for row, path in enumerate(paths):
+        state = index.next_state(index.initial_state, path[0])
+        allowed = torch.from_numpy(index.allowed_mask(state).copy())
+        assert torch.equal(masked[row], scores[row].masked_fill(~allowed, -math.inf))

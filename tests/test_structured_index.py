@@ -14,6 +14,7 @@ import re
 import numpy as np
 import outlines_core
 import pytest
+import torch
 from _structured_cases import SCHEMA_REGEXES
 from outlines_core.json_schema import DATE, NUMBER, STRING, URI
 from tokenizers import Tokenizer, models
@@ -182,6 +183,58 @@ def test_next_state_is_none_for_a_disallowed_token(vocab, tokenizer):
         index.allowed_tokens(index.n_states)
     with pytest.raises(ValueError, match="state must be an int"):
         index.is_final_state(-1)
+
+
+@pytest.mark.parametrize("case", [r"[0-9]+", r"(cat|dog|bird)s?", STRING, "person"])
+def test_per_state_tables_equal_the_index_rows(case, vocab):
+    """The tables built on first use (the bool mask, the additive bias, the dense row of next
+    states) say what the index's own rows say, for every token id."""
+    index = Index(regex_of(case), vocab)
+    rows = index.to_dict()
+    states = range(index.n_states)
+    if len(states) > 40:  # a schema's hundreds of states: a seeded sample, and the start
+        states = [index.initial_state, *random.Random(0).sample(states, 40)]
+    for state in states:
+        row = rows.get(state, {})
+        mask = index.allowed_mask(state)
+        assert np.flatnonzero(mask).tolist() == sorted(row) and not mask.flags.writeable
+        bias = index.logit_bias(state)
+        assert bias.dtype == torch.float32 and bias.shape == (vocab.size,)
+        assert torch.equal(bias == 0, torch.from_numpy(mask.copy()))
+        assert torch.isneginf(bias[~torch.from_numpy(mask.copy())]).all()
+        assert [index.next_state(state, t) for t in range(vocab.size)] == [
+            row.get(t) for t in range(vocab.size)]
+        # kept: the second call gives the very same objects
+        assert index.allowed_mask(state) is mask and index.logit_bias(state) is bias
+    token, after = next(iter(rows[index.initial_state].items()))  # numpy ints work too
+    assert index.next_state(np.int64(index.initial_state), np.int32(token)) == after
+
+
+def test_per_state_tables_are_built_only_for_visited_states(vocab, tokenizer):
+    index = Index(regex_of("person"), vocab)
+    state = index.initial_state
+    visited = [state]
+    for token in tokenizer.encode(SCHEMA_REGEXES["person"][1][0], add_special_tokens=False).ids:
+        index.allowed_mask(state)
+        state = index.next_state(state, token)
+        visited.append(state)
+    assert set(index._masks) | set(index._next_rows) <= set(visited) and not index._biases
+    assert len(index._next_rows) < index.n_states / 10
+
+
+def test_next_state_of_ids_outside_the_vocabulary_is_none(vocab, tokenizer):
+    index = Index(r"[0-9]+", vocab)
+    start, seven = index.initial_state, tokenizer.token_to_id("7")
+    assert index.next_state(start, seven) is not None
+    for token_id in (-1, -vocab.size + seven, vocab.size, vocab.size + seven, 10**9):
+        assert index.next_state(start, token_id) is None
+    for method in (index.allowed_mask, index.logit_bias):
+        for state in (index.n_states, -1, 1.5, "1"):
+            with pytest.raises(ValueError, match="state must be an int"):
+                method(state)
+    for state in (index.n_states, -1):
+        with pytest.raises(ValueError, match="state must be an int"):
+            index.next_state(state, seven)
 
 
 @pytest.mark.parametrize("regex,feature", [

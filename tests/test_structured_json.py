@@ -16,6 +16,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from tinylm.structured import JsonGrammar, JsonState, Vocabulary
 from tinylm.structured.json_grammar import MODE_NAMES, VALUE_DONE, M
@@ -254,6 +255,11 @@ def test_masks_equal_a_token_by_token_check(grammar, vocabulary):
         assert grammar.allowed_tokens(state) == expected, state
         mask = grammar.allowed_mask(state)
         assert np.flatnonzero(mask).tolist() == expected and not mask.flags.writeable
+        bias = grammar.logit_bias(state)  # the same mask, as 0 / -inf to add to the scores
+        assert bias.dtype == torch.float32 and bias.shape == mask.shape
+        assert torch.equal(bias == 0, torch.from_numpy(mask.copy()))
+        assert torch.isneginf(bias[~torch.from_numpy(mask.copy())]).all()
+        assert grammar.logit_bias(state) is bias  # kept
 
 
 def test_next_state_and_states(grammar, vocabulary):
@@ -264,6 +270,9 @@ def test_next_state_and_states(grammar, vocabulary):
     assert opened.stack == (1,) and MODE_NAMES[opened.mode] == "OBJECT_OPEN"
     assert grammar.next_state(state, EOS_ID) is None  # not final: EOS refused
     assert grammar.next_state(opened, 1) is None  # <s> is never allowed
+    for outside in (-1, 4096, 10**9):  # not ids of the vocabulary
+        assert grammar.next_state(opened, outside) is None
+    assert grammar.next_state(((), M["ROOT"]), brace) == opened  # a plain tuple is checked
     closed = grammar.next_state(opened, vocabulary.token_ids(b"}")[0])
     assert grammar.is_final_state(closed) and grammar.next_state(closed, EOS_ID) == closed
     assert grammar.allowed_tokens(closed) == [EOS_ID]
@@ -277,8 +286,11 @@ def test_errors(vocabulary):
         JsonGrammar({"a": [1]})
     with pytest.raises(ValueError, match="no vocabulary"):
         JsonGrammar().allowed_tokens(JsonGrammar().initial_state)
-    with pytest.raises(ValueError, match="state must be a JsonState"):
-        JsonGrammar(vocabulary).allowed_tokens(3)
+    for bad in (3, ((), len(MODE_NAMES)), JsonState((), -1), ([], 0)):
+        with pytest.raises(ValueError, match="state must be a JsonState"):
+            JsonGrammar(vocabulary).allowed_tokens(bad)
+        with pytest.raises(ValueError, match="state must be a JsonState"):
+            JsonGrammar(vocabulary).next_state(bad, 5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ tokens that would leave the language (their score becomes -inf), so greedy decod
 and beam search all run unchanged (``tinylm.generation.generate``) and can only ever produce
 text the constraint accepts. The constraint is anything with the interface of ``Index``
 (a regex's token index, ``index.py``) or ``JsonGrammar`` (any JSON, ``json_grammar.py``):
-``initial_state``, ``next_state(state, token_id)``, ``allowed_mask(state)``,
-``is_final_state(state)`` and ``eos_token_id``. EOS is allowed exactly in final states, so a
-sequence can only end once its text is complete.
+``initial_state``, ``next_state(state, token_id)``, ``logit_bias(state)`` (0 for the allowed
+tokens, -inf for the others: adding it to the scores is the mask), ``is_final_state(state)``
+and ``eos_token_id``. EOS is allowed exactly in final states, so a sequence can only end once
+its text is complete.
 
 ``ConstrainedLogitsProcessor`` is a logits processor like the others of ``tinylm.generation``.
 It does not keep one state per row between steps: beam search reorders and duplicates rows at
@@ -29,8 +30,8 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tinylm.generation import GenerationConfig, LogitsProcessor, generate
 from tinylm.structured.index import Index
@@ -61,7 +62,7 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(self, constraint, prompt_length: int):
-        for name in ("initial_state", "next_state", "allowed_mask", "is_final_state",
+        for name in ("initial_state", "next_state", "logit_bias", "is_final_state",
                      "eos_token_id"):
             if not hasattr(constraint, name):
                 raise TypeError(f"constraint must be an Index or a JsonGrammar (it needs "
@@ -100,24 +101,26 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
             if tokens not in states:
                 states[tokens] = self.state_after(tokens)
         self._states = states  # next step's rows extend these by one token
-        allowed = np.stack([self._mask(states[tuple(tokens)], scores.shape[-1])
+        # Masking is an addition: a bias of 0 for the allowed tokens and -inf for the others
+        # (kept per state by the constraint) leaves the allowed scores as they are and sends
+        # the others to -inf, for all rows in one vectorized add.
+        bias = torch.stack([self._bias(states[tuple(tokens)], scores.shape[-1])
                             for tokens in rows])  # (rows, vocab)
-        allowed = torch.from_numpy(allowed).to(scores.device)
-        return scores.masked_fill(~allowed, -math.inf)
+        return scores + bias.to(scores.device, scores.dtype)
 
-    def _mask(self, state, vocab: int) -> np.ndarray:
-        """(vocab,) bool: the tokens allowed in ``state``."""
+    def _bias(self, state, vocab: int) -> torch.Tensor:
+        """(vocab,) float32: 0 for the tokens allowed in ``state``, -inf for the others."""
         if state is _FINISHED or state is _DEAD:
-            mask = np.zeros(vocab, dtype=bool)
-            mask[self.eos_token_id] = True
-            return mask
-        mask = self.constraint.allowed_mask(state)
-        if len(mask) == vocab:
-            return mask
-        if len(mask) > vocab:
-            raise ValueError(f"the constraint's vocabulary has {len(mask)} ids but the model "
+            bias = torch.full((vocab,), -math.inf)
+            bias[self.eos_token_id] = 0.0
+            return bias
+        bias = self.constraint.logit_bias(state)
+        if len(bias) == vocab:
+            return bias
+        if len(bias) > vocab:
+            raise ValueError(f"the constraint's vocabulary has {len(bias)} ids but the model "
                              f"scores {vocab}")
-        return np.pad(mask, (0, vocab - len(mask)))  # ids the vocabulary lacks: never allowed
+        return F.pad(bias, (0, vocab - len(bias)), value=-math.inf)  # ids it lacks: refused
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from tinylm.structured.vocabulary import Vocabulary
 
@@ -250,8 +251,11 @@ class JsonGrammar:
         self.table = _build_table(root)
         self.vocabulary = vocabulary
         self._masks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._biases: dict[tuple, torch.Tensor] = {}  # same keys: logit_bias, made on first use
         if vocabulary is not None:
             self._children, self._ids_at = _byte_trie(vocabulary)
+            self._bytes_of = {i: token for token, ids in vocabulary.items() for i in ids}
+            self._size = vocabulary.size  # Vocabulary.size counts the ids: read it once
             # how deep a token can look into the stack: its closing brackets, plus the top
             self._stack_window = 1 + max((token.count(b"}") + token.count(b"]")
                                           for token, _ in vocabulary.items()), default=0)
@@ -272,8 +276,13 @@ class JsonGrammar:
     def read(self, state: JsonState, data: bytes) -> JsonState | None:
         """The state after reading ``data`` from ``state``, or None if a byte is refused."""
         stack, mode = state
+        table = self.table
         for byte in data:
-            result = step(self.table, stack, mode, byte)
+            target = table[mode][byte]
+            if target >= 0:  # the common case, inlined: only the mode changes
+                mode = target
+                continue
+            result = step(table, stack, mode, byte)
             if result is None:
                 return None
             stack, mode = result
@@ -300,24 +309,32 @@ class JsonGrammar:
         return self.vocabulary
 
     def _check_state(self, state) -> JsonState:
+        if type(state) is JsonState and 0 <= state.mode < len(MODE_NAMES):
+            return state  # the usual case (this class made it), checked quickly
         if not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], tuple)
                 and isinstance(state[1], int) and 0 <= state[1] < len(MODE_NAMES)):
             raise ValueError(f"state must be a JsonState(stack, mode), got {state!r}")
         return JsonState(*state)
 
-    def _masks_of(self, state: JsonState) -> tuple[np.ndarray, np.ndarray]:
-        """(allowed ids ascending, bool mask) for ``state``, cached by mode and stack top."""
-        vocabulary = self._need_vocabulary()
+    def _mask_key(self, state: JsonState) -> tuple:
+        """What the mask of ``state`` depends on: the mode and the top of the stack."""
+        self._need_vocabulary()
         stack, mode = self._check_state(state)
         window = self._stack_window
-        key = (mode, stack[-window:], len(stack) > window)
+        return mode, stack[-window:], len(stack) > window
+
+    def _masks_of(self, state: JsonState) -> tuple[np.ndarray, np.ndarray]:
+        """(allowed ids ascending, bool mask) for ``state``, cached by mode and stack top."""
+        key = self._mask_key(state)
         if key not in self._masks:
+            vocabulary = self.vocabulary
+            stack, mode = state
             allowed: list[int] = []
             self._walk(0, stack, mode, allowed)
             if self.is_final_state(state):
                 allowed.append(vocabulary.eos_token_id)
             ids = np.array(sorted(allowed), dtype=np.int32)
-            mask = np.zeros(vocabulary.size, dtype=bool)
+            mask = np.zeros(self._size, dtype=bool)
             mask[ids] = True
             ids.flags.writeable = mask.flags.writeable = False
             self._masks[key] = ids, mask
@@ -352,17 +369,25 @@ class JsonGrammar:
         """(vocabulary.size,) bool, True for the allowed tokens (read-only, cached)."""
         return self._masks_of(state)[1]
 
+    def logit_bias(self, state: JsonState) -> torch.Tensor:
+        """(vocabulary.size,) float32: 0 for the allowed tokens, -inf for the others (cached;
+        shared, do not write to it): ``scores + logit_bias(state)`` masks the scores."""
+        key = self._mask_key(state)
+        if key not in self._biases:
+            bias = np.full(self._size, -np.inf, dtype=np.float32)
+            bias[self.allowed_token_ids(state)] = 0.0
+            self._biases[key] = torch.from_numpy(bias)
+        return self._biases[key]
+
     def next_state(self, state: JsonState, token_id: int) -> JsonState | None:
         """The state after ``token_id``, or None when it is not allowed. EOS is allowed in a
         final state and leaves it unchanged."""
         vocabulary = self._need_vocabulary()
         state = self._check_state(state)
-        if token_id == vocabulary.eos_token_id:
-            return state if self.is_final_state(state) else None
-        try:
-            data = vocabulary.token_bytes(token_id)
-        except ValueError:
-            return None  # a special token: never allowed
+        data = self._bytes_of.get(token_id)
+        if data is None:  # EOS, or a special token (never allowed)
+            is_eos = token_id == vocabulary.eos_token_id
+            return state if is_eos and self.is_final_state(state) else None
         return self.read(state, data)
 
 
