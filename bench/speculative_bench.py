@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from tinylm import zoo
 from tinylm.generation import generate
-from tinylm.speculative import NGramDrafter, speculative_generate
+from tinylm.speculative import NGramDrafter, measure_forward_ms, speculative_generate
 from tinylm.synthetic import json_record
 from tinylm.tokenizer import EOS_ID, PAD_ID
 
@@ -54,9 +54,9 @@ def json_records_prompt(tok) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_models():
+def load_models(target_name: str = "base"):
     """Our target and draft, and transformers copies of both (``Llama.to_hf()``)."""
-    target, tok = zoo.load("base")
+    target, tok = zoo.load(target_name)
     draft, _ = zoo.load("draft")
     hf_target, hf_draft = target.to_hf(), draft.to_hf()
     for hf in (hf_target, hf_draft):
@@ -104,6 +104,15 @@ def methods(models, n_new: int, gammas: list[int], max_ngram: int, rule: str):
     return fns
 
 
+def target_list(text: str) -> list[str]:
+    """An argparse type: comma-separated names of zoo models."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in zoo.SPECS]
+    if not names or unknown:
+        raise ValueError(f"unknown zoo models {unknown}; the zoo has {sorted(zoo.SPECS)}")
+    return names
+
+
 def gamma_list(text: str) -> list[int]:
     """An argparse type: comma-separated integers >= 1."""
     return [positive_int(part) for part in text.split(",") if part.strip()]
@@ -115,6 +124,9 @@ def gamma_list(text: str) -> list[int]:
 
 
 def add_options(parser):
+    parser.add_argument("--targets", type=target_list, default=["base", "deep"],
+                        help="zoo models to use as the target, each a set of cases of its own "
+                             "(default base,deep)")
     parser.add_argument("--new-tokens", type=positive_int, default=64,
                         help="tokens generated per run (default 64)")
     parser.add_argument("--gammas", type=gamma_list, default=[2, 4],
@@ -132,13 +144,16 @@ def add_options(parser):
     "speculative", title="Speculative decoding: tinylm vs transformers' assisted generation",
     chapter=6, packages=("torch", "transformers", "numba"), threads=True, options=add_options,
     repeats=3,
-    columns=[("mode", "mode", "text"), ("prompt", "prompt", "text"),
+    columns=[("target", "target", "text"), ("mode", "mode", "text"),
+             ("prompt", "prompt", "text"),
              ("drafter", "drafter", "text"), ("gamma", "gamma", "int"),
              ("tokens_per_call", "tokens / target call", "float"),
              ("acceptance", "acceptance", "percent"),
              ("ms_target", "target alone ms/token", "ms"),
              ("ms_speculative", "speculative ms/token", "ms"),
              ("speedup", "speed-up", "ratio"), ("goal_speedup", "goal", "ratio"),
+             ("c", "c", "float"), ("verify_cost", "verify cost", "float"),
+             ("predicted_speedup", "cost model", "ratio"),
              ("ms_transformers", "transformers ms/token", "ms"),
              ("speedup_transformers", "transformers speed-up", "ratio"),
              ("vs_transformers", "ours / transformers", "ratio"),
@@ -176,14 +191,31 @@ def run(args):
     speed-up >= 1.5x with the zoo draft, >= 2x with the n-gram drafter on JSON records; ours at
     least as fast as transformers in every case.
     """
-    models = load_models()
+    rows, facts = [], {}
+    for target_name in args.targets:
+        target_rows, target_facts = run_target(args, target_name)
+        rows += target_rows
+        for key, value in target_facts.items():  # per target, keyed by its name
+            facts.setdefault(key, {})[target_name] = value
+    for key in ("new_tokens", "repeats", "gammas", "max_ngram", "ngram_rule", "goals",
+                "goal_vs_transformers", "draft_parameters", "prompts", "prompt_tokens"):
+        facts[key] = facts[key][args.targets[0]]  # the same for every target
+    facts["targets"] = args.targets
+    facts["all_greedy_outputs_identical"] = all(facts["all_greedy_outputs_identical"].values())
+    facts["mismatches"] = [m for ms in facts["mismatches"].values() for m in ms]
+    return summarize(rows, facts)
+
+
+def run_target(args, target_name: str):
+    """Every case with one target: (rows, facts)."""
+    models = load_models(target_name)
     target, draft, _, _, tok = models
     n_new = 32 if args.quick else args.new_tokens
     prompts = {"story": tok.encode(STORY).ids, "arithmetic": tok.encode(ARITHMETIC).ids,
                N_GRAM_GOAL_PROMPT: json_records_prompt(tok)}
     prompts = {name: torch.tensor([ids]) for name, ids in prompts.items()}
     fns = methods(models, n_new, args.gammas, args.max_ngram, args.ngram_rule)
-    print(f"target {target.num_parameters() / 1e6:.2f} M parameters, draft "
+    print(f"target {target_name}: {target.num_parameters() / 1e6:.2f} M parameters, draft "
           f"{draft.num_parameters() / 1e6:.2f} M; gammas {args.gammas}; {n_new} new tokens; "
           f"torch threads {torch.get_num_threads()}; best of {args.repeats}")
 
@@ -205,6 +237,15 @@ def run(args):
                 times.setdefault((mode, prompt, name), []).append(time.perf_counter() - started)
         bar.close()
 
+    # The cost model's inputs, per prompt (the context grows with the prompt): one target
+    # call on 1 and on gamma + 1 new tokens, one draft call, halfway through the generation.
+    forward_ms = {}
+    for prompt, ids in prompts.items():
+        context = ids.shape[1] + n_new // 2
+        for k in {1, *(gamma + 1 for gamma in args.gammas)}:
+            forward_ms[prompt, "target", k] = measure_forward_ms(target, k, context)
+        forward_ms[prompt, "draft", 1] = measure_forward_ms(draft, 1, context)
+
     rows, mismatches = [], []
     for mode, prompt in cases:
         ms = {name: 1000 * min(times[mode, prompt, name]) / n_new for name in fns}
@@ -214,11 +255,12 @@ def run(args):
             reference = outputs[mode, prompt, ("ours", None, None)][0]
             differ = {name for name in fns
                       if not torch.equal(outputs[mode, prompt, name][0], reference)}
-            mismatches += [f"{prompt}, {' '.join(map(str, name))}" for name in sorted(
-                differ, key=str)]
+            mismatches += [f"{target_name}, {prompt}, {' '.join(map(str, name))}"
+                           for name in sorted(differ, key=str)]
         for drafter, gamma in [(d, g) for d in ("zoo draft", "n-gram") for g in args.gammas]:
             ours = outputs[mode, prompt, ("ours", drafter, gamma)][1]
-            row = {"mode": mode, "prompt": prompt, "drafter": drafter, "gamma": gamma,
+            row = {"target": target_name, "mode": mode, "prompt": prompt, "drafter": drafter,
+                   "gamma": gamma,
                    "new_tokens": n_new, "tokens_per_call": ours.tokens_per_call,
                    "acceptance": None if math.isnan(ours.acceptance_rate)
                    else ours.acceptance_rate, "accepted": ours.accepted,
@@ -228,6 +270,12 @@ def run(args):
                    "all_s": {" ".join(map(str, name)): times[mode, prompt, name]
                              for name in fns}}
             row["speedup"] = row["ms_target"] / row["ms_speculative"]
+            one_token = forward_ms[prompt, "target", 1]
+            row["c"] = (forward_ms[prompt, "draft", 1] / one_token if drafter == "zoo draft"
+                        else 0.0)  # a lookup in a table costs next to nothing
+            row["verify_cost"] = forward_ms[prompt, "target", gamma + 1] / one_token
+            row["predicted_speedup"] = row["tokens_per_call"] / (gamma * row["c"]
+                                                                 + row["verify_cost"])
             row["speedup_transformers"] = row["ms_transformers_target"] / row["ms_transformers"]
             row["vs_transformers"] = row["ms_transformers"] / row["ms_speculative"]
             row["same_output"] = None if mode != "greedy" else not differ & {
@@ -245,7 +293,7 @@ def run(args):
              "prompts": {name: tok.decode(ids[0].tolist()) for name, ids in prompts.items()},
              "prompt_tokens": {name: ids.shape[1] for name, ids in prompts.items()},
              "all_greedy_outputs_identical": not mismatches, "mismatches": mismatches}
-    return summarize(rows, facts)
+    return rows, facts
 
 
 def goal_for(mode, prompt, drafter):
@@ -257,22 +305,33 @@ def goal_for(mode, prompt, drafter):
 
 def summarize(rows, facts):
     """The notes, from the measured rows and the facts of the run."""
-    greedy = [r for r in rows if r["mode"] == "greedy"]
-    with_goal = [r for r in greedy if r["goal_speedup"] is not None]
-    speed_met = sum(r["speedup"] >= r["goal_speedup"] for r in with_goal)
-    vs_met = sum(r["vs_transformers"] >= GOAL_VS_TRANSFORMERS for r in rows)
-    notes = [f"Target: the zoo's `base` ({facts['target_parameters'] / 1e6:.2f} M parameters); "
-             f"draft: the zoo's `draft` ({facts['draft_parameters'] / 1e6:.2f} M); n-gram "
+    targets = ", ".join(f"`{name}` ({facts['target_parameters'][name] / 1e6:.2f} M parameters)"
+                        for name in facts["targets"])
+    notes = [f"Targets: the zoo's {targets}; draft: the zoo's `draft` "
+             f"({facts['draft_parameters'] / 1e6:.2f} M); n-gram "
              f"drafter: rule `{facts['ngram_rule']}`, suffixes of up to {facts['max_ngram']} "
              f"tokens; gamma {', '.join(map(str, facts['gammas']))}. "
-             f"{facts['new_tokens']} new tokens per run, best of {facts['repeats']}.",
-             f"Speed-up goals (greedy: >= {GOALS['zoo draft']}x with the zoo draft, >= "
-             f"{GOALS['n-gram']}x with the n-gram drafter on JSON records) met in {speed_met} of "
-             f"{len(with_goal)} cases; ours at least as fast as transformers in {vs_met} of "
-             f"{len(rows)} cases.",
-             "Greedy: every method returned the target's own greedy tokens."
-             if facts["all_greedy_outputs_identical"] else
-             "Greedy outputs **differ**: " + "; ".join(facts["mismatches"]) + "."]
+             f"{facts['new_tokens']} new tokens per run, best of {facts['repeats']}."]
+    for name in facts["targets"]:
+        mine = [r for r in rows if r["target"] == name]
+        with_goal = [r for r in mine if r["mode"] == "greedy" and r["goal_speedup"] is not None]
+        speed_met = sum(r["speedup"] >= r["goal_speedup"] for r in with_goal)
+        vs_met = sum(r["vs_transformers"] >= GOAL_VS_TRANSFORMERS for r in mine)
+        best = {drafter: max((r for r in with_goal if r["drafter"] == drafter),
+                             key=lambda r: r["speedup"], default=None) for drafter in GOALS}
+        best_text = "; ".join(
+            f"best greedy with the {drafter} {r['speedup']:.2f}x ({r['prompt']}, gamma "
+            f"{r['gamma']}: {r['tokens_per_call']:.2f} tokens per call, c {r['c']:.3f}, "
+            f"verify cost {r['verify_cost']:.2f}, cost model {r['predicted_speedup']:.2f}x)"
+            for drafter, r in best.items() if r is not None)
+        notes.append(
+            f"Target `{name}`: speed-up goals (greedy: >= {GOALS['zoo draft']}x with the zoo "
+            f"draft, >= {GOALS['n-gram']}x with the n-gram drafter on JSON records) met in "
+            f"{speed_met} of {len(with_goal)} cases; ours at least as fast as transformers in "
+            f"{vs_met} of {len(mine)} cases; {best_text}.")
+    notes.append("Greedy: every method returned the target's own greedy tokens."
+                 if facts["all_greedy_outputs_identical"] else
+                 "Greedy outputs **differ**: " + "; ".join(facts["mismatches"]) + ".")
     failed = None
     if facts["mismatches"]:
         failed = "greedy outputs differ from the target's: " + "; ".join(facts["mismatches"])
