@@ -12,6 +12,7 @@ folder says how to add one):
     beam_tree        BeamTreeViewer: every candidate of a beam search, kept, pruned or finished
     bpe_merges       BPEMergesViewer: a text split into tokens as BPE applies its merges
     automaton        AutomatonExplorer: a regex's automaton and the tokens each state allows
+    speculative_dashboard  SpeculativeDashboard: drafts kept and rejected, speed-up against gamma
 
 common.js and common.css hold what the widgets share; _assets.py puts them together.
 """
@@ -23,6 +24,10 @@ from tinylm.widgets.bpe_merges import BPEMergesViewer, bpe_merges_state
 from tinylm.widgets.kv_calculator import KVCacheCalculator
 from tinylm.widgets.ngram_explorer import NextTokenExplorer
 from tinylm.widgets.projector import EmbeddingProjector, pca_3d, quantize_rows
+from tinylm.widgets.speculative_dashboard import (
+    SpeculativeDashboard,
+    speculative_dashboard_state,
+)
 
 __all__ = [
     "NextTokenExplorer",
@@ -32,4 +37,5 @@ __all__ = [
     "BeamTreeViewer", "beam_tree_state", "BEAM_STATUSES",
     "BPEMergesViewer", "bpe_merges_state",
     "AutomatonExplorer", "automaton_state",
+    "SpeculativeDashboard", "speculative_dashboard_state",
 ]
