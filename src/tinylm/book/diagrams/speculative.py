@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from tinylm.book.diagrams import kit
 
 COL = 1.5  # one token column
-LEFT = 3.3  # room for the row titles
+LEFT = 0.05  # the token columns start here; each row's title sits above it
+FONT = 18  # token labels: large, so that the diagrams read on a phone
 KEPT, REJECTED, TARGET_TOKEN, BONUS = kit.GREEN, kit.RED, kit.ORANGE, kit.BLUE
 DRAFTED, CONTEXT, TARGET_CALL = kit.YELLOW, kit.GREY, kit.TEAL
 
@@ -51,8 +52,8 @@ def _done(fig, ax_, ax):
     return ax_ if ax is not None else None
 
 
-def _token(ax, col: int, y: float, text: str, color: str, gid: str, dashed=False,
-           filled=True, text_color=kit.INK, h=0.8, fontsize=14):
+def _token(ax, col: float, y: float, text: str, color: str, gid: str, dashed=False,
+           filled=True, text_color=kit.INK, h=0.9, fontsize=FONT):
     x = LEFT + col * COL
     patch = kit.box(ax, x + 0.06, y, COL - 0.12, h, text, color=color, dashed=dashed,
                     filled=filled, text_color=text_color, fontsize=fontsize)
@@ -60,9 +61,14 @@ def _token(ax, col: int, y: float, text: str, color: str, gid: str, dashed=False
     return patch
 
 
-def _title(ax, y: float, number: str, text: str):
-    kit.label(ax, 0.05, y + 0.55, number, ha="left", fontsize=15, fontweight="bold")
-    kit.label(ax, 0.05, y + 0.05, text, ha="left", fontsize=12.5, color=kit.MUTED)
+def _title(ax, y: float, title: str, note: str = ""):
+    """A row's title, bold, with a note after it, just above the row at height y."""
+    t = kit.label(ax, LEFT + 0.06, y + 1.3, title, ha="left", fontsize=FONT + 1,
+                  fontweight="bold")
+    if note:
+        kit.label(ax, LEFT + 0.06 + 0.32 * len(title) + 0.25, y + 1.3, note, ha="left",
+                  fontsize=FONT - 2, color=kit.MUTED)
+    return t
 
 
 def speculative_step(context: Sequence[str] = ("The", "cat", "sat"),
@@ -83,35 +89,30 @@ def speculative_step(context: Sequence[str] = ("The", "cat", "sat"),
     gamma, n = len(draft), len(context)
     cols = n + gamma + 1
     width = LEFT + cols * COL + 0.1
-    rows = {"draft": 7.0, "read": 4.75, "pick": 3.0, "keep": 0.95}
-    fig, ax_ = kit.canvas(width, 8.4, ax=ax)
-    row_h = 0.8
+    rows = {"draft": 8.6, "read": 5.75, "pick": 3.75, "keep": 0.75}
+    fig, ax_ = kit.canvas(width, 10.5, ax=ax)
+    row_h = 0.9
 
     # 1. the drafts after the context
-    _title(ax_, rows["draft"], "1. draft", f"γ = {gamma} cheap calls")
+    _title(ax_, rows["draft"], "1. draft", f"γ = {gamma} cheap calls, one token each")
     for i, word in enumerate(context):
         _token(ax_, i, rows["draft"], word, CONTEXT, f"context:{i}")
     for i, word in enumerate(draft):
         _token(ax_, n + i, rows["draft"], word, DRAFTED, f"draft:{i}")
-    for i in range(gamma - 1):  # each draft is fed back to draft the next one
-        x = LEFT + (n + i) * COL
-        kit.arrow(ax_, (x + COL * 0.5, rows["draft"] + row_h), (x + COL * 1.5,
-                                                                 rows["draft"] + row_h),
-                  color=kit.MUTED, width=1.0, curve=-0.5)
 
     # 2. one target call over the last context token and the drafts
-    _title(ax_, rows["read"] + 0.2, "2. verify", "one target call")
+    _title(ax_, rows["read"] + 0.45, "2. verify", "one target call")
     x0 = LEFT + (n - 1) * COL + 0.06
-    call = kit.box(ax_, x0, rows["read"], (gamma + 1) * COL - 0.12, 1.3, "", color=TARGET_CALL)
+    call = kit.box(ax_, x0, rows["read"], (gamma + 1) * COL - 0.12, 1.35, "", color=TARGET_CALL)
     call.set_gid("target-call")
-    kit.label(ax_, x0 + 0.15, rows["read"] + 0.95, f"target reads {gamma + 1} positions at once",
-              ha="left", fontsize=13)
+    kit.label(ax_, x0 + 0.15, rows["read"] + 1.0, f"reads {gamma + 1} positions at once",
+              ha="left", fontsize=FONT - 2)
     for i in range(gamma + 1):  # the token read at position i, and its choice one column on
         word = context[-1] if i == 0 else draft[i - 1]
         x = LEFT + (n - 1 + i) * COL + COL / 2
-        kit.label(ax_, x, rows["read"] + 0.35, word, fontsize=12.5, color=kit.MUTED)
+        kit.label(ax_, x, rows["read"] + 0.38, word, fontsize=FONT - 3, color=kit.MUTED)
         kit.arrow(ax_, (x, rows["read"]), (x + COL, rows["pick"] + row_h), color=TARGET_CALL,
-                  width=1.2)
+                  width=1.4)
     for i, word in enumerate(target):
         if i < accepted:
             text, color, ink = f"{word} ✓", KEPT, kit.INK
@@ -124,10 +125,10 @@ def speculative_step(context: Sequence[str] = ("The", "cat", "sat"),
         wasted = i > accepted
         _token(ax_, n + i, rows["pick"], text, color, f"pick:{i}", dashed=wasted,
                filled=not wasted, text_color=ink)
-    kit.label(ax_, LEFT + (n + gamma) * COL + COL / 2, rows["pick"] - 0.3, "bonus",
-              fontsize=12, color=BONUS, va="top")
-    kit.label(ax_, LEFT + (n - 1) * COL + COL / 2, rows["pick"] + 0.4, "its\nchoice",
-              fontsize=12, color=kit.MUTED)
+    kit.label(ax_, LEFT + (n + gamma) * COL + COL / 2, rows["pick"] - 0.2, "bonus",
+              fontsize=FONT - 3, color=BONUS, va="top")
+    kit.label(ax_, LEFT + (n - 1) * COL + COL - 0.1, rows["pick"] + row_h / 2, "its choice:",
+              fontsize=FONT - 3, color=kit.MUTED, ha="right")
 
     # 3. what the round keeps
     _title(ax_, rows["keep"], "3. keep", f"+{accepted + 1} tokens, 1 call")
@@ -138,8 +139,8 @@ def speculative_step(context: Sequence[str] = ("The", "cat", "sat"),
             _token(ax_, n + i, rows["keep"], word, KEPT, f"kept:{i}")
         elif i == accepted:
             _token(ax_, n + i, rows["keep"], token, TARGET_TOKEN, f"kept:{i}")
-            kit.label(ax_, LEFT + (n + i) * COL + COL / 2, rows["keep"] - 0.3,
-                      f"not “{word}”", fontsize=12, color=REJECTED, va="top")
+            kit.label(ax_, LEFT + (n + i) * COL + COL / 2, rows["keep"] - 0.2,
+                      f"not “{word}”", fontsize=FONT - 3, color=REJECTED, va="top")
         else:
             _token(ax_, n + i, rows["keep"], word, kit.GREY, f"kept:{i}", dashed=True,
                    filled=False, text_color=kit.MUTED)
@@ -163,38 +164,36 @@ def kv_rollback(context: int = 4, gamma: int = 4, accepted: int = 2, ax=None):
         raise ValueError(f"need context >= 1, gamma >= 1 and 0 <= accepted <= gamma, got "
                          f"context={context}, gamma={gamma}, accepted={accepted}")
     slots = context + gamma
-    width = LEFT + slots * COL + 0.9  # room for the last "length" label
+    width = LEFT + slots * COL + 0.1
     names = [f"c{i + 1}" for i in range(context)] + [f"d{i + 1}" for i in range(gamma)]
     draft_fed = context + gamma - 1
     rows = [  # (title, note, length after, length before this row's operation)
-        ("target", "after the verify call", context + gamma, context - 1),
-        ("target", f"crop({context} + {accepted})", context + accepted, context + gamma),
-        ("draft", "after drafting", draft_fed, context - 1),
-        ("draft", f"crop({context} + {accepted})", min(draft_fed, context + accepted),
+        ("target cache", "after the verify call", context + gamma, context - 1),
+        ("target cache", f"crop({context} + {accepted})", context + accepted, context + gamma),
+        ("draft cache", "after drafting", draft_fed, context - 1),
+        ("draft cache", f"crop({context} + {accepted})", min(draft_fed, context + accepted),
          draft_fed),
     ]
-    row_h, step = 0.8, 1.75
-    height = step * len(rows) + 0.5
+    row_h, step, base = 0.9, 2.5, 0.75  # base: room for the last "length" label
+    height = base + step * (len(rows) - 1) + 1.65
     fig, ax_ = kit.canvas(width, height, ax=ax)
-    for r, (model, note, length, before) in enumerate(rows):
-        y = height - 0.3 - step * (r + 1) + 0.55
-        kit.label(ax_, 0.05, y + 0.6, f"{model} cache", ha="left", fontsize=14,
-                  fontweight="bold")
-        kit.label(ax_, 0.05, y + 0.1, note, ha="left", fontsize=12.5, color=kit.MUTED)
+    for r, (title, note, length, before) in enumerate(rows):
+        y = base + step * (len(rows) - 1 - r)
+        _title(ax_, y, title, note)
         cropping = "crop" in note
         for i in range(slots):
             if i < length:
                 state = "new" if (not cropping and i >= before) else "cached"
                 color = kit.ORANGE if state == "new" else kit.BLUE
-                _token(ax_, i, y, names[i], color, f"slot:{r}:{i}:{state}", fontsize=13)
+                _token(ax_, i, y, names[i], color, f"slot:{r}:{i}:{state}")
             elif cropping and i < before:
                 _token(ax_, i, y, names[i], kit.GREY, f"slot:{r}:{i}:cropped", dashed=True,
-                       filled=False, text_color=kit.MUTED, fontsize=13)
+                       filled=False, text_color=kit.MUTED)
             else:
                 _token(ax_, i, y, "", kit.GREY, f"slot:{r}:{i}:empty", dashed=True,
                        filled=False)
         x = LEFT + length * COL
-        ax_.plot([x, x], [y - 0.15, y + row_h + 0.15], color=kit.INK, linewidth=2.2)
-        kit.label(ax_, x, y + row_h + 0.22, f"length {length}", fontsize=11.5,
-                  va="bottom").set_gid(f"length:{r}")
+        ax_.plot([x, x], [y - 0.2, y + row_h + 0.2], color=kit.INK, linewidth=2.5)
+        kit.label(ax_, x + 0.08, y - 0.25, f"length {length}", fontsize=FONT - 4,
+                  va="top", ha="left" if length < slots - 1 else "right").set_gid(f"length:{r}")
     return _done(fig, ax_, ax)
