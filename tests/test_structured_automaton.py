@@ -220,3 +220,54 @@ def test_translate_regex_keeps_the_language_of_outlines_regexes():
     assert translate_regex("^ab$") == translate_regex("ab")
     with pytest.raises(TypeError, match="regex must be a str"):
         translate_regex(b"ab")
+
+
+
+# Pieces of regex that mean the same in Rust's syntax and in Python's, which interegular reads
+SHARED_ATOMS = ["a", "b", "é", "[ab]", "[^a]", "[a-c]", ".", "\\.", "}", "]", "-", "{2}"]
+SHARED_OPERATORS = ["*", "+", "?", "??", "*?", "{2}", "{1,3}", "{,2}", "{2,}"]
+
+
+def shared_syntax_regex(rng: random.Random, depth: int = 0) -> str:
+    """A random regex in the shared syntax: items in a row (atoms, or groups of the same),
+    each with zero to three repetition operators, and now and then an alternative, a
+    stray ")" or a stray operator."""
+    items = []
+    for _ in range(rng.randint(0, 3)):
+        if depth < 2 and rng.random() < 0.3:
+            item = rng.choice(["(", "(?:"]) + shared_syntax_regex(rng, depth + 1) + ")"
+        else:
+            item = rng.choice(SHARED_ATOMS)
+        n_operators = rng.choice([0, 0, 1, 1, 2, 3])
+        items.append(item + "".join(rng.choice(SHARED_OPERATORS) for _ in range(n_operators)))
+    regex = "".join(items)
+    if rng.random() < 0.2:
+        regex += "|" + shared_syntax_regex(rng, depth + 1)
+    if rng.random() < 0.05:
+        regex = rng.choice([")", "*", "|*"]) + regex
+    return regex
+
+
+def test_regex_reader_reads_regexes_as_interegular_does():
+    """Random regexes in the shared syntax, read by our reader and by interegular's parser:
+    the same ones are refused (such as "(a)**" or "a|*"), the others accept the same
+    strings."""
+    rng = random.Random(0)
+    refused = compared = 0
+    for _ in range(400):
+        regex = shared_syntax_regex(rng)
+        try:
+            fsm = interegular.parse_pattern(regex).to_fsm()
+        except Exception:  # interegular's InvalidSyntax or NoMatch
+            fsm = None
+        try:
+            dfa = CharDFA.from_regex(regex)
+        except ValueError:
+            assert fsm is None, regex
+            refused += 1
+            continue
+        assert fsm is not None, regex
+        for text in samples(dfa, seed=compared, n=10):
+            assert dfa.accepts(text) == fsm.accepts(text), (regex, text)
+        compared += 1
+    assert refused >= 40 and compared >= 150, (refused, compared)

@@ -7,16 +7,19 @@ may come next" is a question about the state reached so far, not about the whole
 
 Four steps, each below:
 
-1. Read the regex. The regexes come from outlines-core's JSON-Schema converter and use the
-   syntax of Rust's ``regex`` crate, which is close to Python's. ``translate_regex`` checks
-   it, names any feature a DFA cannot have (backreferences, lookaround, anchors in the middle)
-   and spells Unicode classes out: Rust's ``\\d`` is every Unicode decimal digit ("٣" too),
-   ``\\s`` every Unicode space, as outlines-core's matcher has them.
-2. Parse it with ``interegular`` (what outlines used before its Rust core) into a tree of
-   alternations, concatenations, repetitions and character classes, and split the characters
-   into *symbols* (``Alphabet``): characters that every class of the regex treats alike share
-   a symbol, and one symbol (interegular's ``anything_else``) holds every character the regex
-   never names, so "[^"]" needs two symbols, not a million characters.
+1. Read the regex into a tree of alternations, concatenations, repetitions and character
+   classes. The regexes come from outlines-core's JSON-Schema converter and use the syntax of
+   Rust's ``regex`` crate, which is close to Python's. ``parse_regex`` reads it in one pass,
+   names any feature a DFA cannot have (backreferences, lookaround, anchors in the middle) and
+   spells Unicode classes out: Rust's ``\\d`` is every Unicode decimal digit ("٣" too),
+   ``\\s`` every Unicode space, as outlines-core's matcher has them. A class is a list of code
+   point ranges, so "any character but a quote" is two ranges, not a million characters.
+   (The grammar is that of ``interegular``, the parser outlines used before its Rust core;
+   ``translate_regex`` writes the tree out for it, and the tests check that both read the
+   same language.)
+2. Split the characters into *symbols* (``Alphabet``): characters that every class of the
+   regex treats alike share a symbol, and one symbol holds every character the regex never
+   names, so "[^"]" needs two symbols.
 3. Thompson's construction turns the tree into a nondeterministic automaton over symbols, and
    the subset construction into a ``CharDFA``: one state per set of positions the regex can be
    in after some text. (interegular's own ``to_fsm()`` builds the same language by combining
@@ -35,8 +38,8 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
-import interegular
 import numpy as np
 
 DEAD = 0
@@ -77,6 +80,22 @@ WHITESPACE = ((0x9, 0xD), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1
 CLASS_ESCAPES = {"d": DECIMAL_DIGITS, "s": WHITESPACE}
 CHAR_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "a": "\a"}
 HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}  # \x7F, \u00e9, \U0001F600 (or \x{...} of any length)
+UNSUPPORTED_ESCAPES = {
+    "w": "\\w (Unicode word characters: write the class you mean, such as [A-Za-z0-9_])",
+    "p": "a Unicode property class \\p{...}", "b": "a word boundary \\b",
+    "B": "a word boundary \\B", "<": "a word boundary \\<", ">": "a word boundary \\>",
+    "k": "a backreference \\k<name>", "A": "the anchor \\A in the middle of a regex",
+    "z": "the anchor \\z in the middle of a regex", "0": "an octal escape \\0",
+}
+LOOKAROUND = (("(?=", "lookahead (?=...)"), ("(?!", "lookahead (?!...)"),
+              ("(?<=", "lookbehind (?<=...)"), ("(?<!", "lookbehind (?<!...)"),
+              ("(?P=", "a backreference (?P=name)"))
+OPERATORS = {"*": (0, None), "+": (1, None), "?": (0, 1)}  # repetition: (at least, at most)
+# Compiled once: the reader tries them at every '{', named group and hex escape.
+REPETITION_COUNTS = re.compile(r"\{(\d*)(,(\d*))?\}")
+NAMED_GROUP = re.compile(r"\(\?P?<[A-Za-z_][A-Za-z0-9_.\[\]]*>")
+BRACED_HEX = re.compile(r"\{([0-9A-Fa-f]{1,8})\}")
+FIXED_HEX = {n: re.compile(f"[0-9A-Fa-f]{{{n}}}") for n in HEX_ESCAPES.values()}
 
 
 class UnsupportedRegexError(ValueError):
@@ -90,10 +109,14 @@ class UnsupportedRegexError(ValueError):
 
 def normalize_ranges(ranges) -> list[tuple[int, int]]:
     """Sorted, merged (first, last) code point ranges, the surrogates cut out."""
+    first_surrogate, last_surrogate = SURROGATES
     merged: list[list[int]] = []
     for first, last in sorted(ranges):
-        for lo, hi in ((first, min(last, SURROGATES[0] - 1)),
-                       (max(first, SURROGATES[1] + 1), last)):
+        if first <= last_surrogate and last >= first_surrogate:  # keep what is around them
+            pieces = ((first, first_surrogate - 1), (last_surrogate + 1, last))
+        else:
+            pieces = ((first, last),)
+        for lo, hi in pieces:
             if lo > hi:
                 continue
             if merged and lo <= merged[-1][1] + 1:
@@ -115,107 +138,208 @@ def complement(ranges) -> list[tuple[int, int]]:
     return normalize_ranges(out)
 
 
-def _char(code_point: int) -> str:
-    """A character as interegular reads it anywhere, in a class or not: ASCII letters and
-    digits as they are, other codes below 256 as \\xHH, the rest as they are."""
-    char = chr(code_point)
-    if code_point < 256 and not (char.isascii() and char.isalnum()):
-        return f"\\x{code_point:02x}"
-    return char
+# \d \D \s \S as ranges, the capital letters negated: worked out once, here.
+CLASS_ESCAPE_RANGES = {letter: ranges for lower, table in CLASS_ESCAPES.items()
+                       for letter, ranges in ((lower, normalize_ranges(table)),
+                                              (lower.upper(), complement(table)))}
+
+# The tree. Four kinds of node, tuples with names (cheap to make, and they print as they read):
 
 
-def _char_class(ranges) -> str:
-    """A class as interegular reads it, negated when that names fewer characters (interegular
-    lists every character of a class)."""
-    ranges = normalize_ranges(ranges)
-    size = sum(hi - lo + 1 for lo, hi in ranges)
-    negate = size > N_CHARACTERS // 2
-    items = "".join(_char(lo) if lo == hi else f"{_char(lo)}-{_char(hi)}"
-                    for lo, hi in (complement(ranges) if negate else ranges))
-    return f"[{'^' if negate else ''}{items}]"
+class Chars(NamedTuple):
+    """A character class: the characters of ``ranges`` (sorted, merged (first, last) code
+    points), or with ``negated`` every character but those. A plain character is a class of
+    one; the dot is every character but the newline."""
+
+    ranges: tuple[tuple[int, int], ...]
+    negated: bool = False
+
+
+class Repeat(NamedTuple):
+    """``base`` repeated ``low`` to ``high`` times (``high`` None: no limit)."""
+
+    base: Node
+    low: int
+    high: int | None
+
+
+class Concat(NamedTuple):
+    """``parts`` one after another (no parts: the empty string)."""
+
+    parts: tuple[Node, ...]
+
+
+class Alternation(NamedTuple):
+    """Any one of ``options``."""
+
+    options: tuple[Node, ...]
+
+
+Node = Chars | Repeat | Concat | Alternation
 
 
 class _RegexReader:
-    """Reads a regex in Rust's syntax and writes it in the Python syntax interegular parses."""
+    """Reads a regex in Rust's syntax into a tree, left to right, one grammar rule per method
+    (a recursive descent): an alternation is concatenations separated by "|", a concatenation
+    is items in a row, an item is an atom (a character, a class, an escape, the dot) or a
+    group, then its repetition operators. ``classes`` collects the ranges of every class read,
+    for the alphabet.
+
+    The grammar is interegular's, kept so that every regex reads as it did when interegular
+    parsed it: an atom takes up to two repetition operators (``a{2}*``), a group one; a lazy
+    ``a*?`` matches what ``a*`` matches; and where nothing can be repeated, a well-formed
+    ``{m,n}`` is plain characters.
+    """
 
     def __init__(self, regex: str):
         self.regex, self.i = regex, 0
+        self.classes: set[tuple[tuple[int, int], ...]] = set()
 
     def fail(self, feature: str, position: int | None = None):
         raise UnsupportedRegexError(feature, self.regex,
                                     self.i if position is None else position)
 
+    def syntax_error(self, problem: str, position: int):
+        raise ValueError(f"cannot parse the regex {self.regex!r}: {problem} (at position "
+                         f"{position})")
+
     def peek(self, text: str) -> bool:
         return self.regex.startswith(text, self.i)
 
-    def translate(self) -> str:
-        out = []
-        regex = self.regex
-        while self.i < len(regex):
-            start, c = self.i, regex[self.i]
-            if c == "\\":
-                out.append(self.escape_outside_class())
-            elif c == "[":
-                out.append(_char_class(self.char_class()))
-            elif c == "(":
-                out.append(self.group_opening())
-            elif c in "^$":
-                # The index matches the whole text, so ^ first and $ last change nothing.
-                if (c == "^" and start > 0) or (c == "$" and start < len(regex) - 1):
-                    self.fail(f"the anchor {c!r} in the middle of a regex")
-                self.i += 1
-            elif c == "{":
-                out.append(self.repetition_counts())
-            elif c in ".|)*+?":
-                out.append(c)
-                self.i += 1
-            else:
-                out.append(c if c.isalnum() else _char(ord(c)))
-                self.i += 1
-        return "".join(out)
+    def chars(self, ranges, negated: bool = False) -> Chars:
+        """A class node; its ranges are noted for the alphabet."""
+        ranges = tuple(ranges)
+        self.classes.add(ranges)
+        return Chars(ranges, negated)
 
-    def group_opening(self) -> str:
-        if not self.peek("(?"):
+    def class_of(self, ranges: list[tuple[int, int]]) -> Chars:
+        """A class as the shorter of its two lists: the characters it holds, or (negated) the
+        ones it leaves out when it holds more than half of them. The alphabet then tells apart
+        only the characters the regex names: [^"] names one."""
+        if sum(hi - lo + 1 for lo, hi in ranges) > N_CHARACTERS // 2:
+            return self.chars(complement(ranges), negated=True)
+        return self.chars(ranges)
+
+    def read(self) -> Node:
+        tree = self.alternation()
+        if self.i < len(self.regex):  # an alternation stops early only at a ")"
+            self.syntax_error("a ')' without its '('", self.i)
+        return tree
+
+    def alternation(self) -> Node:
+        options = [self.concatenation()]
+        while self.peek("|"):
             self.i += 1
-            return "("
-        for opening, feature in (("(?=", "lookahead (?=...)"), ("(?!", "lookahead (?!...)"),
-                                 ("(?<=", "lookbehind (?<=...)"), ("(?<!", "lookbehind (?<!...)"),
-                                 ("(?P=", "a backreference (?P=name)")):
-            if self.peek(opening):
-                self.fail(feature)
-        if self.peek("(?:"):
-            self.i += 3
-            return "(?:"
-        named = re.compile(r"\(\?P?<[A-Za-z_][A-Za-z0-9_.\[\]]*>").match(self.regex, self.i)
-        if named:  # a named group (?P<name>...) matches what (?:...) matches
-            self.i = named.end()
-            return "(?:"
-        self.fail("an inline flag group such as (?i) or (?s:...)")
+            options.append(self.concatenation())
+        return options[0] if len(options) == 1 else Alternation(tuple(options))
 
-    def repetition_counts(self) -> str:
-        counts = re.compile(r"\{(\d*)(,(\d*))?\}").match(self.regex, self.i)
+    def concatenation(self) -> Node:
+        parts = []
+        regex, end = self.regex, len(self.regex)
+        while self.i < end and regex[self.i] not in "|)":
+            part = self.item()
+            if part is not None:  # None: an anchor, which reads no character
+                parts.append(part)
+        return parts[0] if len(parts) == 1 else Concat(tuple(parts))
+
+    def item(self) -> Node | None:
+        if self.peek("("):
+            node, operators = self.group(), 1
+        else:
+            node, operators = self.atom(), 2
+            if node is None:
+                return None
+        for _ in range(operators):
+            counts = self.repetition()
+            if counts is None:
+                break
+            node = Repeat(node, *counts)
+        return node
+
+    def repetition(self) -> tuple[int, int | None] | None:
+        """The (low, high) counts of the repetition operator here, or None if there is none."""
+        if self.i == len(self.regex):
+            return None
+        c = self.regex[self.i]
+        if c == "{":
+            counts = self.repetition_counts()
+        elif c in OPERATORS:
+            counts = OPERATORS[c]
+            self.i += 1
+        else:
+            return None
+        if self.peek("?"):  # lazy: it prefers fewer repeats, but matches the same strings
+            self.i += 1
+        return counts
+
+    def repetition_counts(self) -> tuple[int, int | None]:
+        counts = REPETITION_COUNTS.match(self.regex, self.i)
         if not counts or (counts[1] == "" and counts[2] is None):
             self.fail("a '{' that does not start a repetition {m}, {m,} or {m,n}")
         low = int(counts[1] or 0)
-        if counts[3] and int(counts[3]) < low:
+        high = low if counts[2] is None else int(counts[3]) if counts[3] else None
+        if high is not None and high < low:
             self.fail(f"the repetition {counts[0]} (its maximum is below its minimum)")
         self.i = counts.end()
-        return counts[0]
+        return low, high
 
-    def escape_outside_class(self) -> str:
+    def group(self) -> Node:
+        """(...), (?:...) or a named group (?P<name>...): each matches what it holds."""
+        start = self.i
+        if not self.peek("(?"):
+            self.i += 1
+        elif self.peek("(?:"):
+            self.i += 3
+        else:
+            for opening, feature in LOOKAROUND:
+                if self.peek(opening):
+                    self.fail(feature)
+            named = NAMED_GROUP.match(self.regex, self.i)
+            if not named:
+                self.fail("an inline flag group such as (?i) or (?s:...)")
+            self.i = named.end()
+        inside = self.alternation()
+        if not self.peek(")"):
+            self.syntax_error("a '(' without its ')'", start)
+        self.i += 1
+        return inside
+
+    def atom(self) -> Chars | None:
+        """A character, a class, an escape or the dot; None for an anchor at either end."""
+        regex, start = self.regex, self.i
+        c = regex[start]
+        if c == "\\":
+            return self.escape_outside_class()
+        if c == "[":
+            return self.class_of(self.char_class())
+        self.i += 1
+        if c == ".":
+            return self.chars([(0x0A, 0x0A)], negated=True)  # any character but the newline
+        if c in "^$":
+            # The index matches the whole text, so ^ first and $ last change nothing.
+            if (c == "^" and start > 0) or (c == "$" and start < len(regex) - 1):
+                self.fail(f"the anchor {c!r} in the middle of a regex", start)
+            return None
+        if c in OPERATORS:
+            self.syntax_error(f"a repetition {c!r} with nothing to repeat", start)
+        if c == "{":  # nothing to repeat here: a well-formed {m,n} is plain characters
+            self.i = start
+            self.repetition_counts()
+            self.i = start + 1
+        return self.chars([(ord(c), ord(c))])
+
+    def escape_outside_class(self) -> Chars | None:
         position = self.i
-        if self.peek("\\A") and position == 0:
+        if (self.peek("\\A") and position == 0) or (self.peek("\\z")
+                                                    and position == len(self.regex) - 2):
             self.i += 2
-            return ""
-        if self.peek("\\z") and position == len(self.regex) - 2:
-            self.i += 2
-            return ""
-        item = self.escape(in_class=False)
+            return None  # anchors at the ends, as ^ and $
+        item = self.escape()
         if isinstance(item, int):
-            return _char(item)
-        return _char_class(item)
+            return self.chars([(item, item)])
+        return self.class_of(item)
 
-    def escape(self, in_class: bool) -> int | list[tuple[int, int]]:
+    def escape(self) -> int | list[tuple[int, int]]:
         """One escape: a code point, or a class as ranges."""
         start = self.i
         self.i += 1
@@ -225,20 +349,12 @@ class _RegexReader:
         self.i += 1
         if c in HEX_ESCAPES:
             return self.hex_code_point(HEX_ESCAPES[c], start)
-        if c.lower() in CLASS_ESCAPES:
-            ranges = list(CLASS_ESCAPES[c.lower()])
-            return ranges if c.islower() else complement(ranges)
+        if c in CLASS_ESCAPE_RANGES:
+            return CLASS_ESCAPE_RANGES[c]
         if c in CHAR_ESCAPES:
             return ord(CHAR_ESCAPES[c])
-        features = {
-            "w": "\\w (Unicode word characters: write the class you mean, such as [A-Za-z0-9_])",
-            "p": "a Unicode property class \\p{...}", "b": "a word boundary \\b",
-            "B": "a word boundary \\B", "<": "a word boundary \\<", ">": "a word boundary \\>",
-            "k": "a backreference \\k<name>", "A": "the anchor \\A in the middle of a regex",
-            "z": "the anchor \\z in the middle of a regex", "0": "an octal escape \\0",
-        }
-        if c in "WP" or c in features:
-            self.fail(features[c.lower()] if c in "WP" else features[c], start)
+        if c in "WP" or c in UNSUPPORTED_ESCAPES:
+            self.fail(UNSUPPORTED_ESCAPES[c.lower() if c in "WP" else c], start)
         if c.isdigit():
             self.fail(f"a backreference \\{c}", start)
         if c.isalnum() or not c.isascii():
@@ -246,9 +362,8 @@ class _RegexReader:
         return ord(c)  # an escaped punctuation mark: itself
 
     def hex_code_point(self, n_digits: int, start: int) -> int:
-        braced = re.compile(r"\{([0-9A-Fa-f]{1,8})\}").match(self.regex, self.i)
-        fixed = re.compile(f"[0-9A-Fa-f]{{{n_digits}}}").match(self.regex, self.i)
-        found = braced or fixed
+        braced = BRACED_HEX.match(self.regex, self.i)
+        found = braced or FIXED_HEX[n_digits].match(self.regex, self.i)
         if not found:
             self.fail(f"the escape {self.regex[start:self.i + n_digits]!r} (expected "
                       f"{n_digits} hex digits or {{hex}})", start)
@@ -274,7 +389,7 @@ class _RegexReader:
                 break
             if self.peek("["):
                 self.fail("a nested class or an ASCII class such as [[:alpha:]]")
-            if any(self.peek(op) for op in ("&&", "--", "~~")):
+            if self.regex[self.i:self.i + 2] in ("&&", "--", "~~"):
                 self.fail("a class set operation (&&, -- or ~~)")
             item = self.class_item()
             if isinstance(item, int) and self.peek("-") and not self.peek("-]"):
@@ -292,41 +407,134 @@ class _RegexReader:
 
     def class_item(self) -> int | list[tuple[int, int]]:
         if self.peek("\\"):
-            return self.escape(in_class=True)
+            return self.escape()
         self.i += 1
         return ord(self.regex[self.i - 1])
 
 
-def translate_regex(regex: str) -> str:
-    r"""``regex`` (Rust's syntax, as outlines-core writes it) in the Python syntax interegular
-    parses, with \d and \s written out as Unicode classes; unsupported features raise
-    ``UnsupportedRegexError`` naming them.
+def parse_regex(regex: str) -> tuple[Node, set[tuple[tuple[int, int], ...]]]:
+    """``regex`` (Rust's syntax, as outlines-core writes it) as a tree, and the ranges of the
+    classes in it (for the alphabet). An unsupported feature raises ``UnsupportedRegexError``
+    naming it; a malformed regex, ``ValueError``.
 
-    >>> print(translate_regex(r"^[a-c]{2}\.(?P<x>[z-])$"))
-    [a-c]{2}\x2e(?:[\x2dz])
+    >>> parse_regex("a|b?")[0]  # doctest: +NORMALIZE_WHITESPACE
+    Alternation(options=(Chars(ranges=((97, 97),), negated=False),
+                         Repeat(base=Chars(ranges=((98, 98),), negated=False), low=0, high=1)))
     """
     if not isinstance(regex, str):
         raise TypeError(f"regex must be a str, got {type(regex).__name__}")
-    return _RegexReader(regex).translate()
+    reader = _RegexReader(regex)
+    return reader.read(), reader.classes
+
+
+def _char(code_point: int) -> str:
+    """A character as interegular reads it anywhere, in a class or not: ASCII letters and
+    digits as they are, other codes below 256 as \\xHH, the rest as they are."""
+    char = chr(code_point)
+    if code_point < 256 and not (char.isascii() and char.isalnum()):
+        return f"\\x{code_point:02x}"
+    return char
+
+
+def _python_syntax(node: Node) -> str:
+    kind = type(node)
+    if kind is Chars:
+        items = "".join(_char(lo) if lo == hi else f"{_char(lo)}-{_char(hi)}"
+                        for lo, hi in node.ranges)
+        return f"[{'^' if node.negated else ''}{items}]"
+    if kind is Concat:
+        return "".join(_python_syntax(part) for part in node.parts)
+    if kind is Alternation:
+        return f"(?:{'|'.join(_python_syntax(option) for option in node.options)})"
+    high = "" if node.high is None else node.high
+    counts = f"{node.low}" if node.high == node.low else f"{node.low},{high}"
+    return f"(?:{_python_syntax(node.base)}){{{counts}}}"
+
+
+def translate_regex(regex: str) -> str:
+    r"""``regex`` read by ``parse_regex`` and written out in the Python syntax interegular
+    parses, \d and \s spelled out as Unicode classes: the same language for another parser,
+    which the tests compare with this module.
+
+    >>> print(translate_regex(r"^[a-c]{2}\.(?P<x>[z-])$"))
+    (?:[a-c]){2}[\x2e][\x2dz]
+    """
+    return _python_syntax(parse_regex(regex)[0])
 
 
 # ---------------------------------------------------------------------------------------------
-# 2-3. interegular's tree -> Thompson NFA over symbols -> character DFA
+# 2. The alphabet
 # ---------------------------------------------------------------------------------------------
 
-# interegular's tree: Pattern (alternatives), _Concatenation, _Repeated, _CharGroup, the dot
-# and the empty pattern (the last two are single objects).
-_DOT = interegular.patterns._DOT
-_EMPTY = interegular.patterns._EMPTY
+
+@dataclass(frozen=True)
+class Alphabet:
+    """The characters split into symbols: two characters share a symbol when every class of
+    the regex treats them alike (both in it or both out). The last symbol ("anything else",
+    in interegular's words) holds every character the regex never names.
+
+    symbol_ranges: per symbol, its characters as (first, last) code point ranges
+    symbols_of:    per class the regex names (its ranges), the symbols that make it up
+    """
+
+    symbol_ranges: tuple[tuple[tuple[int, int], ...], ...]
+    symbols_of: dict[tuple[tuple[int, int], ...], frozenset[int]]
+
+    @property
+    def n_symbols(self) -> int:
+        return len(self.symbol_ranges)
+
+    @classmethod
+    def of_classes(cls, classes) -> Alphabet:
+        """The alphabet of a regex's classes (each as its ranges). Which classes hold a
+        character can change only where a range starts or ends, so the code points are cut
+        there into runs; runs held by the same classes are one symbol, numbered in code point
+        order."""
+        classes = list(classes)
+        cuts = {0, MAX_CODE_POINT + 1}
+        for ranges in classes:
+            for lo, hi in ranges:
+                cuts.add(lo)
+                cuts.add(hi + 1)
+        cuts = sorted(cuts)
+        run_at = {cut: run for run, cut in enumerate(cuts)}  # run k is cuts[k] .. cuts[k+1]-1
+        holders: list[list[int]] = [[] for _ in range(len(cuts) - 1)]  # per run, its classes
+        for c, ranges in enumerate(classes):
+            for lo, hi in ranges:
+                for run in range(run_at[lo], run_at[hi + 1]):
+                    holders[run].append(c)
+        symbol_of: dict[tuple[int, ...], int] = {}  # the classes holding a symbol -> symbol
+        runs: list[list[tuple[int, int]]] = []  # per symbol
+        members: list[set[int]] = [set() for _ in classes]  # per class, its symbols
+        anything_else = []
+        for run, held_by in enumerate(map(tuple, holders)):
+            if not held_by:
+                anything_else.append((cuts[run], cuts[run + 1] - 1))
+                continue
+            if held_by not in symbol_of:
+                symbol_of[held_by] = len(runs)
+                runs.append([])
+                for c in held_by:
+                    members[c].add(symbol_of[held_by])
+            runs[symbol_of[held_by]].append((cuts[run], cuts[run + 1] - 1))
+        runs.append(anything_else)
+        return cls(tuple(tuple(normalize_ranges(r)) for r in runs),
+                   {ranges: frozenset(m) for ranges, m in zip(classes, members, strict=True)})
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Thompson NFA over symbols -> character DFA
+# ---------------------------------------------------------------------------------------------
 
 
 class _SymbolNFA:
-    """Thompson's construction: every piece of the regex becomes a fragment (entry, exit)
-    wired with empty moves; a character class is one move on a set of symbols."""
+    """Thompson's construction: every node of the tree becomes a fragment (entry, exit) wired
+    with empty moves; a character class is one move on a set of symbols."""
 
     def __init__(self, alphabet: Alphabet):
-        self.alphabet = alphabet
+        self.symbols_of = alphabet.symbols_of
         self.all_symbols = frozenset(range(alphabet.n_symbols))
+        self.negated: dict[tuple, frozenset[int]] = {}  # a negated class's symbols, once each
         self.empty_moves: list[list[int]] = []
         self.symbol_move: list[tuple[frozenset, int] | None] = []
 
@@ -335,41 +543,40 @@ class _SymbolNFA:
         self.symbol_move.append(None)
         return len(self.symbol_move) - 1
 
-    def symbols_of(self, node) -> frozenset:
-        """The symbols a character class (or the dot) matches."""
-        if node is _DOT:  # any character but the newline
-            return self.all_symbols - {self.alphabet.symbol_of["\n"]}
-        named = frozenset(self.alphabet.symbol_of[c] for c in node.chars)
-        return self.all_symbols - named if node.negated else named
+    def symbols(self, node: Chars) -> frozenset[int]:
+        """The symbols a class matches."""
+        if not node.negated:
+            return self.symbols_of[node.ranges]
+        if node.ranges not in self.negated:
+            self.negated[node.ranges] = self.all_symbols - self.symbols_of[node.ranges]
+        return self.negated[node.ranges]
 
-    def fragment(self, node) -> tuple[int, int]:
-        kind = type(node).__name__
-        if kind == "Pattern":  # alternation: a | b | ...
+    def fragment(self, node: Node) -> tuple[int, int]:
+        kind = type(node)
+        if kind is Chars:
+            entry, exit_ = self.new_state(), self.new_state()
+            self.symbol_move[entry] = (self.symbols(node), exit_)
+            return entry, exit_
+        if kind is Concat:
+            if not node.parts:  # the empty string
+                state = self.new_state()
+                return state, state
+            entry, exit_ = self.fragment(node.parts[0])
+            for part in node.parts[1:]:
+                a, b = self.fragment(part)
+                self.empty_moves[exit_].append(a)
+                exit_ = b
+            return entry, exit_
+        if kind is Alternation:
             entry, exit_ = self.new_state(), self.new_state()
             for option in node.options:
                 a, b = self.fragment(option)
                 self.empty_moves[entry].append(a)
                 self.empty_moves[b].append(exit_)
             return entry, exit_
-        if kind == "_Concatenation":
-            entry = exit_ = self.new_state()
-            for part in node.parts:
-                if type(part).__name__ == "_NonCapturing":
-                    raise ValueError("lookaround is not supported")
-                a, b = self.fragment(part)
-                self.empty_moves[exit_].append(a)
-                exit_ = b
-            return entry, exit_
-        if kind == "_Repeated":
-            return self.repeated(node.base, node.min, node.max)
-        if node is _EMPTY:
-            state = self.new_state()
-            return state, state
-        entry, exit_ = self.new_state(), self.new_state()  # a class or the dot
-        self.symbol_move[entry] = (self.symbols_of(node), exit_)
-        return entry, exit_
+        return self.repeated(node.base, node.low, node.high)
 
-    def repeated(self, base, low: int, high: int | None) -> tuple[int, int]:
+    def repeated(self, base: Node, low: int, high: int | None) -> tuple[int, int]:
         """base{low,high}: low copies in a row, then high-low optional ones (each may stop the
         repetition), or a loop when high is None."""
         entry = exit_ = self.new_state()
@@ -394,52 +601,6 @@ class _SymbolNFA:
 
 
 @dataclass(frozen=True)
-class Alphabet:
-    """The characters split into symbols: two characters share a symbol when every class of
-    the regex treats them alike (both in it or both out). The last symbol, ``anything_else``
-    in interegular's words, holds every character the regex never names.
-
-    symbol_of:     named character -> its symbol
-    symbol_ranges: per symbol, its characters as (first, last) code point ranges
-    """
-
-    symbol_of: dict[str, int]
-    symbol_ranges: tuple[tuple[tuple[int, int], ...], ...]
-
-    @property
-    def n_symbols(self) -> int:
-        return len(self.symbol_ranges)
-
-    @classmethod
-    def of_pattern(cls, pattern) -> Alphabet:
-        classes = set()  # the character sets the regex names (a negated class names its own)
-        stack = [pattern]
-        while stack:
-            node = stack.pop()
-            kind = type(node).__name__
-            if kind == "_CharGroup":
-                classes.add(node.chars)
-            elif node is _DOT:
-                classes.add(frozenset("\n"))
-            elif kind in ("Pattern", "_Concatenation", "_Repeated", "_NonCapturing"):
-                stack += (node.options if kind == "Pattern" else node.parts
-                          if kind == "_Concatenation" else [node.base if kind == "_Repeated"
-                                                            else node.inner])
-        member_of: dict[str, list[int]] = {}  # character -> the classes holding it
-        for i, chars in enumerate(classes):
-            for char in chars:
-                member_of.setdefault(char, []).append(i)
-        symbols: dict[tuple[int, ...], list[str]] = {}
-        for char, holders in sorted(member_of.items()):
-            symbols.setdefault(tuple(holders), []).append(char)
-        groups = list(symbols.values())
-        symbol_of = {char: symbol for symbol, group in enumerate(groups) for char in group}
-        ranges = [normalize_ranges((ord(c), ord(c)) for c in group) for group in groups]
-        ranges.append(complement((ord(c), ord(c)) for c in symbol_of))  # anything_else
-        return cls(symbol_of, tuple(tuple(r) for r in ranges))
-
-
-@dataclass(frozen=True)
 class CharDFA:
     """A DFA over symbols (classes of characters that the regex treats alike).
 
@@ -461,14 +622,10 @@ class CharDFA:
 
     @classmethod
     def from_regex(cls, regex: str) -> CharDFA:
-        translated = translate_regex(regex)
-        try:
-            pattern = interegular.parse_pattern(translated)
-        except Exception as error:  # interegular's InvalidSyntax, NoMatch, Unsupported
-            raise ValueError(f"cannot parse the regex {regex!r}: {error}") from None
-        alphabet = Alphabet.of_pattern(pattern)
+        tree, classes = parse_regex(regex)
+        alphabet = Alphabet.of_classes(classes)
         nfa = _SymbolNFA(alphabet)
-        entry, accept = nfa.fragment(pattern)
+        entry, accept = nfa.fragment(tree)
         transitions, finals = _subset_construction(nfa, entry, accept)
         return cls(alphabet.symbol_ranges, *_trim(transitions, finals))
 
@@ -493,17 +650,18 @@ def _subset_construction(nfa: _SymbolNFA, entry: int, accept: int):
     NFA states that consume a symbol (or accept) matter in a set; the rest are passed through
     by the closure over empty moves."""
     closures: dict[int, frozenset[int]] = {}
+    empty_moves, symbol_move = nfa.empty_moves, nfa.symbol_move
 
     def closure(state: int) -> frozenset[int]:
         if state not in closures:
             seen, stack = {state}, [state]
             while stack:
-                for nxt in nfa.empty_moves[stack.pop()]:
+                for nxt in empty_moves[stack.pop()]:
                     if nxt not in seen:
                         seen.add(nxt)
                         stack.append(nxt)
-            closures[state] = frozenset(s for s in seen
-                                        if nfa.symbol_move[s] is not None or s == accept)
+            closures[state] = frozenset([s for s in seen
+                                         if symbol_move[s] is not None or s == accept])
         return closures[state]
 
     start = closure(entry)
@@ -578,8 +736,6 @@ def _cut(lo: int, hi: int) -> int | None:
     for last in (0x7F, 0x7FF, 0xFFFF):  # the last code point of each encoded length
         if lo <= last < hi:
             return last
-    if hi <= 0x7F:  # ASCII: one byte, any range of it
-        return None
     for n_bytes in (1, 2, 3):
         low_bits = (1 << (6 * n_bytes)) - 1  # the bits of the last n_bytes continuation bytes
         if lo & ~low_bits != hi & ~low_bits:  # lo and hi differ before those bytes
@@ -597,6 +753,8 @@ def utf8_sequences(lo: int, hi: int) -> list[tuple[tuple[int, int], ...]]:
     >>> [[(hex(a), hex(b)) for a, b in seq] for seq in utf8_sequences(0x7F, 0x100)]
     [[('0x7f', '0x7f')], [('0xc2', '0xc3'), ('0x80', '0xbf')], [('0xc4', '0xc4'), ('0x80', '0x80')]]
     """
+    if hi <= 0x7F:  # ASCII: one byte, any range of it
+        return [((lo, hi),)]
     cut = _cut(lo, hi)
     if cut is not None:
         return utf8_sequences(lo, cut) + utf8_sequences(cut + 1, hi)
@@ -630,15 +788,16 @@ class ByteDFA:
         them are "inside a character". For each character state, the UTF-8 sequences of all
         its transitions form a trie over byte ranges (its branches never overlap: UTF-8 is a
         prefix code); every trie node becomes a state, and nodes with the same outgoing
-        edges are one state, so "any 2 more continuation bytes, then state t" is built once."""
-        sequences = [[seq for lo, hi in ranges for seq in utf8_sequences(lo, hi)]
-                     for ranges in char_dfa.symbol_ranges]
+        edges are one state, so "any 2 more continuation bytes, then state t" is built once.
+        Neighbouring byte ranges that lead to the same state are one edge: nodes that read
+        alike then look alike, and the table below has fewer runs to fill."""
+        sequences: dict[int, list] = {}  # symbol -> its characters' byte-range sequences
         rows: list[tuple[tuple[int, int, int], ...]] = [()] * (char_dfa.n_states + 1)
         interned: dict[tuple, int] = {}
 
         def state_of(trie: dict) -> tuple[tuple[int, int, int], ...]:
             """The edges (first byte, last byte, next state) of a trie node."""
-            edges = []
+            edges: list[tuple[int, int, int]] = []
             for (lo, hi), child in sorted(trie.items()):
                 if isinstance(child, dict):
                     child_edges = state_of(child)
@@ -646,12 +805,18 @@ class ByteDFA:
                         interned[child_edges] = len(rows)
                         rows.append(child_edges)
                     child = interned[child_edges]
-                edges.append((lo, hi, child))
+                if edges and edges[-1][1] == lo - 1 and edges[-1][2] == child:
+                    edges[-1] = (edges[-1][0], hi, child)  # neighbouring bytes, same next state
+                else:
+                    edges.append((lo, hi, child))
             return tuple(edges)
 
         for state, row in enumerate(char_dfa.transitions):
             trie: dict = {}
             for symbol, nxt in row.items():
+                if symbol not in sequences:  # only the symbols some transition reads
+                    sequences[symbol] = [seq for lo, hi in char_dfa.symbol_ranges[symbol]
+                                         for seq in utf8_sequences(lo, hi)]
                 for sequence in sequences[symbol]:
                     node = trie
                     for byte_range in sequence[:-1]:
@@ -659,14 +824,12 @@ class ByteDFA:
                     node[sequence[-1]] = nxt + 1
             rows[state + 1] = state_of(trie)
 
-        # The table, filled in one go: edge (lo, hi, nxt) of state s sets row s, bytes lo..hi.
-        edges = np.array([(s, lo, hi, nxt) for s, row in enumerate(rows) for lo, hi, nxt in row],
-                         dtype=np.int64).reshape(-1, 4)
-        widths = edges[:, 2] - edges[:, 1] + 1
-        first = np.repeat(np.cumsum(widths) - widths, widths)  # where each edge's run starts
-        byte = np.repeat(edges[:, 1], widths) + np.arange(widths.sum()) - first
+        # The table: edge (lo, hi, nxt) of state s sets row s, bytes lo..hi, to nxt.
         transitions = np.zeros((len(rows), 256), dtype=np.int32)
-        transitions[np.repeat(edges[:, 0], widths), byte] = np.repeat(edges[:, 3], widths)
+        for state, edges in enumerate(rows):
+            row = transitions[state]
+            for lo, hi, nxt in edges:
+                row[lo:hi + 1] = nxt
         finals = np.zeros(len(rows), dtype=bool)
         finals[[s + 1 for s in char_dfa.finals]] = True
         return cls(transitions, finals)
