@@ -103,6 +103,13 @@ SPECS: dict[str, ModelSpec] = {
         config=LlamaConfig(vocab_size=VOCAB_SIZE, dim=256, n_layers=6, n_heads=8, n_kv_heads=4,
                            ffn_hidden=688, max_seq_len=256, tie_embeddings=True),
         steps=1400, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=40),
+    "deep": ModelSpec(
+        name="deep",
+        description="base's width at twice its depth: a target that costs more per call, so "
+                    "the draft is relatively cheaper (speculative decoding, chapter 6)",
+        config=LlamaConfig(vocab_size=VOCAB_SIZE, dim=256, n_layers=12, n_heads=8, n_kv_heads=4,
+                           ffn_hidden=688, max_seq_len=256, tie_embeddings=True),
+        steps=800, batch_size=32, seq_len=128, lr=2e-3, warmup_steps=40),
 }
 
 
