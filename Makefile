@@ -20,7 +20,7 @@ help:
 	@echo "make lab     open the labs in JupyterLab"
 	@echo "make grade LAB=labs/01-ngrams-lab.ipynb   grade a lab"
 	@echo "make bench   run the benchmarks"
-	@echo "make zoo     retrain the model zoo from its seeds, one model per core (~1 hour)"
+	@echo "make zoo     retrain the model zoo from its seeds, one model per core (~1¼ hours)"
 
 # ---- set-up ---------------------------------------------------------------------------
 $(STAMP): pyproject.toml constraints.txt

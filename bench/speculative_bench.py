@@ -160,13 +160,19 @@ def add_options(parser):
              ("same_output", "same output", "yesno"), ("goal_met", "goals met", "yesno")],
 )
 def run(args):
-    """The zoo's trained `base` model (5.4 M parameters) as target; drafters: the zoo's `draft`
-    (0.6 M parameters, same tokenizer) and `NGramDrafter` (retrieval, no model: by default
-    each drafted token is the most frequent follower of the longest suffix, up to 3 tokens,
-    seen earlier in the prompt or the output; `--ngram-rule copy` copies what followed the
-    suffix's first occurrence instead, the rule of transformers' prompt lookup). Each drafter
-    proposes gamma = 2 and 4 tokens per target call (`--gammas`): 2 is the best on a CPU,
-    where the target reads 2 or 3 tokens in the time of one but 5 in 1.25 times that. fp32,
+    """Two targets from the zoo: `base` (5.4 M parameters, 6 layers) and `deep` (base's width
+    at twice its depth, 9.8 M parameters: each call costs about twice base's while the
+    drafter's cost stays, so c, the drafter's price in target calls, halves; `--targets`);
+    drafters: the zoo's `draft` (0.6 M parameters, same tokenizer) and `NGramDrafter`
+    (retrieval, no model: by default each drafted token is the most frequent follower of the
+    longest suffix, up to 3 tokens, seen earlier in the prompt or the output; `--ngram-rule
+    copy` copies what followed the suffix's first occurrence instead, the rule of transformers'
+    prompt lookup). Each drafter proposes gamma = 2 and 4 tokens per target call (`--gammas`).
+    The cost model beside each speed-up is tokens per call / (gamma c + verify cost), from
+    cached forward passes timed in the same run (`measure_forward_ms`, at the prompt's length
+    plus half the new tokens): c, a draft call over a one-token target call (0 for the n-gram
+    drafter, a table lookup), and the verify cost, a target call on gamma + 1 tokens over a
+    one-token call (1 on the memory-bound accelerators of the papers, more on a CPU). fp32,
     1 torch thread, `torch.inference_mode`. Prompts: the start of a story, an arithmetic
     question (both as in the generate() benchmark), and JSON records (one `person` record of
     `tinylm.synthetic`, EOS, and the start of another up to its `"id":`). The end-of-sequence
