@@ -16,10 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from ipywidgets.embed import embed_data
+
+from tinylm.book import offline
 
 CHROMIUM = Path(os.environ.get("TINYLM_CHROMIUM", "/usr/bin/chromium"))
 
@@ -121,9 +126,87 @@ def widget_page(title: str, state: dict, views: dict[str, dict]) -> str:
     return WIDGET_PAGE.format(title=title, state=script_json(state), views=divs)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def link_assets(folder: Path) -> None:
+    """_static/tinylm-assets/ as the book has it, linked from node_modules and the venv (no
+    `make book` needed, only `npm ci`)."""
+    app = SimpleNamespace(confdir=str(REPO), srcdir=str(REPO),
+                          config=SimpleNamespace(tinylm_node_modules="node_modules"))
+    try:
+        plan = offline._copy_plan(app)
+    except Exception as error:  # a missing `npm ci` or anywidget bundle, with its message
+        pytest.fail(f"the book's offline scripts are not installed: {error}")
+    target = folder / "_static" / offline.ASSETS
+    for source, relative in plan:
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).symlink_to(source, target_is_directory=source.is_dir())
+    (target / "widgets-config.js").write_text(offline.WIDGETS_CONFIG_JS, encoding="utf-8")
+
+
+def write_widget_page(folder: Path, title: str, widgets: dict[str, object]) -> None:
+    """index.html in ``folder`` showing ``widgets`` (element id -> widget) as the static book
+    does, with the offline scripts linked beside it. The state keeps its defaults: anywidget's
+    `_esm` module is one of them, and the page cannot draw without it."""
+    data = embed_data(views=list(widgets.values()), drop_defaults=False)
+    views = dict(zip(widgets, data["view_specs"], strict=True))
+    (folder / "index.html").write_text(
+        widget_page(title, data["manager_state"], views), encoding="utf-8")
+    link_assets(folder)
+
+
+@dataclass
+class Problems:
+    """What went wrong on a page while a test had it open; every list should stay empty."""
+    external_requests: list[str] = field(default_factory=list)  # left the local server
+    failed_requests: list[str] = field(default_factory=list)  # HTTP >= 400, or no answer
+    page_errors: list[str] = field(default_factory=list)  # uncaught JavaScript exceptions
+    console_errors: list[str] = field(default_factory=list)  # console.error messages
+
+
+def watch(tab, base: str) -> Problems:
+    """Record on ``tab`` every request that leaves ``base`` (the local server), every failed
+    request and every JavaScript error, from now on."""
+    seen = Problems()
+    tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
+           else seen.external_requests.append(req.url))
+    tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
+           if resp.status >= 400 else None)
+    tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
+    tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
+    tab.on("console", lambda msg: seen.console_errors.append(f"{msg.text} {msg.location}")
+           if msg.type == "error" else None)
+    return seen
+
+
+@contextmanager
+def open_page(browser, folder: Path, **tab_options: object) -> Iterator[tuple[object, Problems]]:
+    """Serve ``folder`` and open its index.html in a new tab (``tab_options`` as playwright's
+    ``new_page`` takes them: viewport, has_touch, ...), watched from before the first request;
+    yields (tab, problems) once the page has loaded, and closes the tab after."""
+    with serve(folder) as base:
+        tab = browser.new_page(**tab_options)
+        problems = watch(tab, base)
+        try:
+            tab.goto(f"{base}/index.html", wait_until="load")
+            yield tab, problems
+        finally:
+            tab.close()
+
+
+@contextmanager
+def open_widget_page(browser, folder: Path, title: str, widgets: dict[str, object],
+                     **tab_options: object) -> Iterator[tuple[object, Problems]]:
+    """`write_widget_page` then `open_page`: ``widgets`` (element id -> widget) on a page of
+    their own in ``folder``, open in a watched tab."""
+    write_widget_page(folder, title, widgets)
+    with open_page(browser, folder, **tab_options) as opened:
+        yield opened
+
+
 # ---- the built book: its pages, and waiting until one has rendered --------------------------
 
-REPO = Path(__file__).resolve().parents[1]
 RENDER_TIMEOUT = 30.0  # seconds for MathJax, plotly and the widget manager to finish a page
 # The table of contents the tests follow; BOOK_TOC points at another (e.g. a one-chapter build).
 TOC = Path(os.environ.get("BOOK_TOC", REPO / "_toc.yml"))

@@ -12,13 +12,11 @@ extends the path, and the new step must again be the index's.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from _chromium import serve, widget_page
-from ipywidgets.embed import embed_data
+from _chromium import Problems, open_widget_page
 from test_automaton_widget import SMALL
-from test_beam_tree_browser import link_assets
 
 from tinylm.structured import Index, Vocabulary, regex_from_schema
 from tinylm.structured.automaton import CharDFA
@@ -33,13 +31,11 @@ pytestmark = pytest.mark.browser
 @dataclass
 class Session:
     tab: object
+    problems: Problems
     widget: object
     specs: list
     indexes: list
     paths: list
-    external_requests: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -53,28 +49,14 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
     explorer = AutomatonExplorer([{**s, "index": i} for s, i in zip(specs, indexes, strict=True)],
                                  title="automata")
     paths = [a["path"] for a in explorer.data["automata"]]
-    folder = tmp_path_factory.mktemp("automaton")
-    data = embed_data(views=[explorer], drop_defaults=False)
-    (folder / "index.html").write_text(
-        widget_page("automaton", data["manager_state"], {"explorer": data["view_specs"][0]}),
-        encoding="utf-8")
-    link_assets(folder)
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 900, "height": 1000})
-        seen = Session(tab=tab, widget=tab.locator("#explorer .tinylm-widget.tinylm-automaton"),
+    with open_widget_page(browser, tmp_path_factory.mktemp("automaton"), "automaton",
+                          {"explorer": explorer}, viewport={"width": 900, "height": 1000}
+                          ) as (tab, problems):
+        seen = Session(tab=tab, problems=problems,
+                       widget=tab.locator("#explorer .tinylm-widget.tinylm-automaton"),
                        specs=specs, indexes=indexes, paths=paths)
-        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-               else seen.external_requests.append(req.url))
-        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-               if resp.status >= 400 else None)
-        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            seen.widget.locator(".tam-count").wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+        seen.widget.locator(".tam-count").wait_for(timeout=30_000)
+        yield seen
 
 
 def pick(session, k: int) -> None:
@@ -217,6 +199,6 @@ def test_the_mask_map_names_the_token_under_the_pointer(session):
 
 
 def test_no_errors_and_nothing_fetched_from_elsewhere(session):
-    assert session.page_errors == []
-    assert session.external_requests == []
-    assert session.failed_requests == []
+    assert session.problems.page_errors == []
+    assert session.problems.external_requests == []
+    assert session.problems.failed_requests == []

@@ -1,10 +1,11 @@
 """The beam-tree viewer in headless Chromium, rendered without a kernel as the static book does.
 
-No chapter shows the widget yet, so the page is put together here the way the book's pages
-are: the widget state (`ipywidgets.embed.embed_data`, with the `_esm` module, which must not
-be dropped as a default) in a `widget-state+json` script, a `widget-view+json` script per view,
-and the book's offline scripts (require.js, widgets-config.js, the html-manager's embed-amd.js,
-anywidget's bundle), linked from the same sources `tinylm.book.offline` copies into the book.
+No chapter shows the widget yet, so the page is put together the way the book's pages are
+(`_chromium.write_widget_page`, shared by the widget browser tests): the widget state
+(`ipywidgets.embed.embed_data`, with the `_esm` module, which must not be dropped as a
+default) in a `widget-state+json` script, a `widget-view+json` script per view, and the book's
+offline scripts (require.js, widgets-config.js, the html-manager's embed-amd.js, anywidget's
+bundle), linked from the same sources `tinylm.book.offline` copies into the book.
 No `make book` is needed, only `npm ci`.
 
 Two widgets share the page: the hand-built trace of test_beam_tree_widget.py (two beams, three
@@ -16,21 +17,16 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 import pytest
-from _chromium import serve, widget_page
-from ipywidgets.embed import embed_data
+from _chromium import Problems, open_widget_page
 from test_beam_tree_widget import EOS, Candidate, Hypothesis, Trace, decode, fake_trace
 
-from tinylm.book import offline
 from tinylm.widgets import BeamTreeViewer
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
 
 def big_trace(n_steps: int = 20, num_beams: int = 8, seed: int = 0) -> Trace:
     """A random but consistent trace: 2 x num_beams candidates a step, ranked by score; the
@@ -69,66 +65,26 @@ def big_decode(i: int) -> str:
     return "</s>" if i == EOS else f"<b>{i}" if i % 7 == 0 else f" w{i}"
 
 
-def link_assets(folder: Path) -> None:
-    """_static/tinylm-assets/ as the book has it, linked from node_modules and the venv."""
-    app = SimpleNamespace(confdir=str(REPO), srcdir=str(REPO),
-                          config=SimpleNamespace(tinylm_node_modules="node_modules"))
-    try:
-        plan = offline._copy_plan(app)
-    except Exception as error:  # a missing `npm ci` or anywidget bundle, with its message
-        pytest.fail(f"the book's offline scripts are not installed: {error}")
-    target = folder / "_static" / offline.ASSETS
-    for source, relative in plan:
-        (target / relative).parent.mkdir(parents=True, exist_ok=True)
-        (target / relative).symlink_to(source, target_is_directory=source.is_dir())
-    (target / "widgets-config.js").write_text(offline.WIDGETS_CONFIG_JS, encoding="utf-8")
-
-
-def write_page(folder: Path, widgets: dict[str, BeamTreeViewer]) -> None:
-    data = embed_data(views=list(widgets.values()), drop_defaults=False)
-    views = dict(zip(widgets, data["view_specs"], strict=True))
-    (folder / "index.html").write_text(
-        widget_page("beam tree", data["manager_state"], views), encoding="utf-8")
-    link_assets(folder)
-
-
 @dataclass
 class Session:
     tab: object
+    problems: Problems
     small: object  # the .tinylm-beam-tree locators
     big: object
-    external_requests: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 def session(browser, tmp_path_factory) -> Iterator[Session]:
-    folder = tmp_path_factory.mktemp("beam-tree")
-    write_page(folder, {
-        "small": BeamTreeViewer(fake_trace(), decode, prompt="Once", title="two beams"),
-        "big": BeamTreeViewer(big_trace(), big_decode, prompt="It was a"),
-    })
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 900, "height": 800})
-        seen = Session(tab=tab, small=tab.locator("#small .tinylm-widget.tinylm-beam-tree"),
+    widgets = {"small": BeamTreeViewer(fake_trace(), decode, prompt="Once", title="two beams"),
+               "big": BeamTreeViewer(big_trace(), big_decode, prompt="It was a")}
+    with open_widget_page(browser, tmp_path_factory.mktemp("beam-tree"), "beam tree", widgets,
+                          viewport={"width": 900, "height": 800}) as (tab, problems):
+        seen = Session(tab=tab, problems=problems,
+                       small=tab.locator("#small .tinylm-widget.tinylm-beam-tree"),
                        big=tab.locator("#big .tinylm-widget.tinylm-beam-tree"))
-        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-               else seen.external_requests.append(req.url))
-        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-               if resp.status >= 400 else None)
-        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        tab.on("console", lambda msg: seen.console_errors.append(f"{msg.text} {msg.location}")
-               if msg.type == "error" else None)
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            for widget in (seen.small, seen.big):
-                widget.locator(".tbt-svg").wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+        for widget in (seen.small, seen.big):
+            widget.locator(".tbt-svg").wait_for(timeout=30_000)
+        yield seen
 
 
 def node(widget, step: int, token_id: int, parent_token: int | None = None):
@@ -235,7 +191,7 @@ def test_a_big_tree_scrolls_and_stays_readable(session):
 
 def test_no_errors_and_no_request_leaves_the_machine(session):
     session.tab.wait_for_timeout(300)
-    assert session.page_errors == []
-    assert session.console_errors == []
-    assert session.external_requests == []
-    assert session.failed_requests == []
+    assert session.problems.page_errors == []
+    assert session.problems.console_errors == []
+    assert session.problems.external_requests == []
+    assert session.problems.failed_requests == []

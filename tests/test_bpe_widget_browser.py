@@ -12,12 +12,10 @@ step 2.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from _chromium import serve, widget_page
-from ipywidgets.embed import embed_data
-from test_beam_tree_browser import link_assets
+from _chromium import Problems, open_widget_page
 
 from tinylm.tokenizer import load_tokenizer
 from tinylm.widgets import BPEMergesViewer
@@ -38,40 +36,23 @@ SHORT_TEXT = "Tokenizers learn the lowest words"
 @dataclass
 class Session:
     tab: object
+    problems: Problems
     full: object  # the .tinylm-bpe-merges locators
     short: object
-    external_requests: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 def session(browser, tmp_path_factory) -> Iterator[Session]:
-    folder = tmp_path_factory.mktemp("bpe-merges")
     widgets = {"full": BPEMergesViewer(title="the course tokenizer"),
                "short": BPEMergesViewer(text=SHORT_TEXT, max_merges=200, step=2)}
-    data = embed_data(views=list(widgets.values()), drop_defaults=False)
-    views = dict(zip(widgets, data["view_specs"], strict=True))
-    (folder / "index.html").write_text(
-        widget_page("bpe merges", data["manager_state"], views), encoding="utf-8")
-    link_assets(folder)
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 900, "height": 900})
-        seen = Session(tab=tab, full=tab.locator("#full .tinylm-widget.tinylm-bpe-merges"),
+    with open_widget_page(browser, tmp_path_factory.mktemp("bpe-merges"), "bpe merges", widgets,
+                          viewport={"width": 900, "height": 900}) as (tab, problems):
+        seen = Session(tab=tab, problems=problems,
+                       full=tab.locator("#full .tinylm-widget.tinylm-bpe-merges"),
                        short=tab.locator("#short .tinylm-widget.tinylm-bpe-merges"))
-        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-               else seen.external_requests.append(req.url))
-        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-               if resp.status >= 400 else None)
-        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            for widget in (seen.full, seen.short):
-                widget.locator(".tbm-chip").first.wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+        for widget in (seen.full, seen.short):
+            widget.locator(".tbm-chip").first.wait_for(timeout=30_000)
+        yield seen
 
 
 def chips(widget) -> list[tuple[str, int]]:
@@ -180,6 +161,6 @@ def test_a_widget_with_the_first_merges_only(session):
 
 
 def test_no_errors_and_nothing_fetched_from_elsewhere(session):
-    assert session.page_errors == []
-    assert session.external_requests == []
-    assert session.failed_requests == []
+    assert session.problems.page_errors == []
+    assert session.problems.external_requests == []
+    assert session.problems.failed_requests == []

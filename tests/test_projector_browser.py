@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from _chromium import require_built, serve, widget_page
+from _chromium import Problems, open_page, require_built, widget_page
 from nbclient import NotebookClient
 
 from tinylm.widgets import EmbeddingProjector
@@ -109,12 +109,10 @@ def write_page(folder: Path, code: str = NOTEBOOK_CODE, body_style: str | None =
 @dataclass
 class Session:
     tab: object
+    problems: Problems
     widget: object  # the .tinylm-projector locator
     python: EmbeddingProjector
     word: str = ""  # the word the page opens on, if any
-    external_requests: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -122,22 +120,11 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
     require_built(ASSETS / "anywidget" / "index.js", "widget assets")
     folder = tmp_path_factory.mktemp("projector")
     python = write_page(folder)
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 900, "height": 800})
-        seen = Session(tab=tab, widget=tab.locator(".tinylm-widget.tinylm-projector"),
-                       python=python)
-        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-               else seen.external_requests.append(req.url))
-        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-               if resp.status >= 400 else None)
-        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+    with open_page(browser, folder, viewport={"width": 900, "height": 800}) as (tab, problems):
+        seen = Session(tab=tab, problems=problems,
+                       widget=tab.locator(".tinylm-widget.tinylm-projector"), python=python)
+        seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
+        yield seen
 
 
 def rows(locator) -> list[tuple[str, float]]:
@@ -441,18 +428,13 @@ def phone(browser, tmp_path_factory) -> Iterator[Session]:
     folder = tmp_path_factory.mktemp("projector-phone")
     word = scattered_word(EmbeddingProjector(*planted_embeddings(), n_neighbours=10))
     python = write_page(folder, PHONE_CODE.replace("{word}", word), body_style="margin: 16px;")
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                               has_touch=True)
-        seen = Session(tab=tab, widget=tab.locator(".tinylm-widget.tinylm-projector"),
+    with open_page(browser, folder, viewport={"width": 390, "height": 844},
+                   device_scale_factor=2, has_touch=True) as (tab, problems):
+        seen = Session(tab=tab, problems=problems,
+                       widget=tab.locator(".tinylm-widget.tinylm-projector"),
                        python=python, word=word)
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+        seen.widget.locator(".tpj-canvas").wait_for(timeout=30_000)
+        yield seen
 
 
 def test_fits_a_phone(phone):
@@ -471,7 +453,7 @@ def test_fits_a_phone(phone):
     for cls in (".tpj-zoom-in", ".tpj-zoom-out", ".tpj-reset"):  # big enough for a finger
         button = phone.widget.locator(cls).bounding_box()
         assert button["height"] >= 24 and button["width"] >= 24, (cls, button)
-    assert phone.page_errors == []
+    assert phone.problems.page_errors == []
 
 
 def test_opens_on_a_look_up_in_view(phone):
@@ -485,6 +467,6 @@ def test_opens_on_a_look_up_in_view(phone):
 
 def test_no_errors_and_no_request_leaves_the_machine(session):
     session.tab.wait_for_timeout(300)
-    assert session.page_errors == []
-    assert session.external_requests == []
-    assert session.failed_requests == []
+    assert session.problems.page_errors == []
+    assert session.problems.external_requests == []
+    assert session.problems.failed_requests == []

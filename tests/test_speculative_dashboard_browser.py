@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from _chromium import serve, widget_page
-from ipywidgets.embed import embed_data
-from test_beam_tree_browser import link_assets
+from _chromium import Problems, open_widget_page
 from test_speculative_dashboard import THEORY, real_runs
 
 from tinylm.widgets import SpeculativeDashboard
@@ -31,43 +29,24 @@ pytestmark = pytest.mark.browser
 @dataclass
 class Session:
     tab: object
+    problems: Problems
     widget: object
     tokenizer: object
     runs: list
-    external_requests: list[str] = field(default_factory=list)
-    failed_requests: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
 def session(browser, tmp_path_factory) -> Iterator[Session]:
     tok, runs = real_runs()
     dashboard = SpeculativeDashboard(tok, runs, THEORY, title="speculative runs")
-    folder = tmp_path_factory.mktemp("speculative")
-    data = embed_data(views=[dashboard], drop_defaults=False)
-    (folder / "index.html").write_text(
-        widget_page("speculative", data["manager_state"], {"dash": data["view_specs"][0]}),
-        encoding="utf-8")
-    link_assets(folder)
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
-        seen = Session(tab=tab, widget=tab.locator("#dash .tinylm-widget.tinylm-speculative"),
+    with open_widget_page(browser, tmp_path_factory.mktemp("speculative"), "speculative",
+                          {"dash": dashboard}, viewport={"width": 1280, "height": 1000}
+                          ) as (tab, problems):
+        seen = Session(tab=tab, problems=problems,
+                       widget=tab.locator("#dash .tinylm-widget.tinylm-speculative"),
                        tokenizer=tok, runs=runs)
-        tab.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
-               else seen.external_requests.append(req.url))
-        tab.on("response", lambda resp: seen.failed_requests.append(f"{resp.status} {resp.url}")
-               if resp.status >= 400 else None)
-        tab.on("requestfailed", lambda req: seen.failed_requests.append(f"failed {req.url}"))
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        tab.on("console", lambda msg: seen.console_errors.append(f"{msg.text} {msg.location}")
-               if msg.type == "error" else None)
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            seen.widget.locator(".tsd-call-bar").first.wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+        seen.widget.locator(".tsd-call-bar").first.wait_for(timeout=30_000)
+        yield seen
 
 
 def find_run(session, drafter: str, prompt: str, gamma: int) -> dict:
@@ -290,7 +269,7 @@ def test_fits_a_phone(session):
 
 
 def test_no_errors_and_nothing_fetched_from_elsewhere(session):
-    assert session.page_errors == []
-    assert session.console_errors == []
-    assert session.external_requests == []
-    assert session.failed_requests == []
+    assert session.problems.page_errors == []
+    assert session.problems.console_errors == []
+    assert session.problems.external_requests == []
+    assert session.problems.failed_requests == []

@@ -11,13 +11,11 @@ canvas, which reads its colours from the theme when it draws and redraws on a sw
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from _chromium import serve, widget_page
-from ipywidgets.embed import embed_data
-from test_beam_tree_browser import link_assets
+from _chromium import Problems, open_widget_page
 from test_beam_tree_widget import decode, fake_trace
 
 from tinylm.widgets import (
@@ -60,12 +58,11 @@ def attention_weights(layers: int = 2, heads: int = 2, seed: int = 0) -> np.ndar
 @dataclass
 class Session:
     tab: object
-    page_errors: list[str] = field(default_factory=list)
+    problems: Problems
 
 
 @pytest.fixture(scope="module")
 def session(browser, tmp_path_factory) -> Iterator[Session]:
-    folder = tmp_path_factory.mktemp("theme")
     rng = np.random.default_rng(1)
     widgets = {
         "explorer": NextTokenExplorer(SENTENCES, order=2, initial="the"),
@@ -75,23 +72,12 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
         "beam": BeamTreeViewer(fake_trace(), decode, prompt="Once"),
         "bpe": BPEMergesViewer(text="the lowest", max_merges=300),
     }
-    data = embed_data(views=list(widgets.values()), drop_defaults=False)
-    views = dict(zip(widgets, data["view_specs"], strict=True))
-    (folder / "index.html").write_text(
-        widget_page("themes", data["manager_state"], views), encoding="utf-8")
-    link_assets(folder)
-    with serve(folder) as base:
-        tab = browser.new_page(viewport={"width": 900, "height": 800})
-        seen = Session(tab=tab)
-        tab.on("pageerror", lambda err: seen.page_errors.append(str(err)))
-        try:
-            tab.goto(f"{base}/index.html", wait_until="load")
-            for name, cls in ROOTS.items():
-                tab.locator(f"#{name} .tinylm-widget.{cls}").wait_for(timeout=30_000)
-            tab.locator("#attention .tav-thumb").first.wait_for(timeout=30_000)
-            yield seen
-        finally:
-            tab.close()
+    with open_widget_page(browser, tmp_path_factory.mktemp("theme"), "themes", widgets,
+                          viewport={"width": 900, "height": 800}) as (tab, problems):
+        for name, cls in ROOTS.items():
+            tab.locator(f"#{name} .tinylm-widget.{cls}").wait_for(timeout=30_000)
+        tab.locator("#attention .tav-thumb").first.wait_for(timeout=30_000)
+        yield Session(tab=tab, problems=problems)
 
 
 def set_theme(s: Session, html: str | None = None, jupyterlab_light: str | None = None) -> None:
@@ -179,4 +165,4 @@ def test_a_canvas_is_redrawn_in_the_new_theme(session):
 
 def test_no_errors(session):
     session.tab.wait_for_timeout(200)
-    assert session.page_errors == []
+    assert session.problems.page_errors == []
