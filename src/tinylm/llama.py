@@ -16,7 +16,8 @@ Reading order, top to bottom, follows one token's trip through the model:
 5. ``FeedForward``: SwiGLU, ``w2(silu(w1 x) * w3 x)``.
 6. ``Block``: pre-norm residual block, ``x + attn(norm(x))`` then ``x + ffn(norm(x))``.
 7. ``Llama``: token embedding, the blocks, a final norm and the output head (tied to the
-   embedding or not).
+   embedding or not). ``hidden_states`` stops before the output head (Medusa's heads read
+   it); ``tree_mask`` and ``position_ids`` decode a tree of candidates in one call.
 8. ``KVCache``: keys and values of the tokens seen so far, so that decoding one more token costs
    one token's worth of work instead of re-reading the whole prefix. ``reorder`` picks and
    copies rows, which beam search needs when beams change places; ``crop`` forgets the last
@@ -451,6 +452,14 @@ def causal_mask(seq: int, past: int, key_padding: torch.Tensor | None = None) ->
     return allowed[:, None]
 
 
+def tree_attention_mask(tree_mask: torch.Tensor, past: int) -> torch.Tensor:
+    """bool (1, 1, seq, past + seq): every new token sees all ``past`` cached slots, and among
+    the new ones those ``tree_mask`` (seq, seq) allows: for a tree of candidates, its
+    ancestors and itself, not the other branches."""
+    seen = torch.ones(tree_mask.shape[0], past, dtype=torch.bool, device=tree_mask.device)
+    return torch.cat((seen, tree_mask), dim=1)[None, None]
+
+
 # ---------------------------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +500,8 @@ class Llama(nn.Module):
         return KVCache(self.config, batch_size, max_len, dtype=w.dtype, device=w.device)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None, return_attention: bool = False):
+                cache: KVCache | None = None, return_attention: bool = False,
+                tree_mask: torch.Tensor | None = None, position_ids: torch.Tensor | None = None):
         """Logits for every position, (batch, seq, vocab_size).
 
         input_ids: (batch, seq) token ids; with a ``cache``, only the tokens not yet in it.
@@ -501,7 +511,25 @@ class Llama(nn.Module):
         cache: a ``KVCache`` (``new_cache()``); it receives this call's keys and values.
         return_attention: also return the attention weights of every layer, a list of
             (batch, heads, seq, cache.length + seq) tensors (computed explicitly, slower).
+        tree_mask: bool (seq, seq), for a tree of candidate tokens (Medusa, chapter 7): which of
+            this call's tokens each one attends to, instead of the causal "every earlier one";
+            every token still attends to all the cached ones. Not with ``attention_mask``.
+        position_ids: (seq,) or (batch, seq), each token's position, instead of counting on
+            from the cache (tree tokens at the same depth share a position).
         """
+        out = self.hidden_states(input_ids, attention_mask, cache, return_attention, tree_mask,
+                                 position_ids)
+        if return_attention:
+            hidden, attentions = out
+            return self.output(hidden), attentions
+        return self.output(out)  # (batch, seq, vocab_size)
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      cache: KVCache | None = None, return_attention: bool = False,
+                      tree_mask: torch.Tensor | None = None,
+                      position_ids: torch.Tensor | None = None):
+        """What the output head reads: the last block's output after the final norm,
+        (batch, seq, dim); ``forward``'s arguments. Medusa's extra heads read it too."""
         b, t = self._check_inputs(input_ids, cache)
         past = 0 if cache is None else cache.length
         total = past + t
@@ -509,9 +537,16 @@ class Llama(nn.Module):
             positions = torch.arange(past, total, device=input_ids.device).expand(b, t)
             mask = causal_mask(t, past)  # (1, 1, seq, total)
         else:
+            if tree_mask is not None:
+                raise ValueError("tree_mask and attention_mask cannot be combined (a tree of "
+                                 "candidates is decoded for one unpadded sequence)")
             attention_mask = self._check_mask(attention_mask, b, total)
             positions = position_ids_from_mask(attention_mask)[:, past:]  # (batch, seq)
             mask = causal_mask(t, past, attention_mask)  # (batch, 1, seq, total)
+        if tree_mask is not None:
+            mask = tree_attention_mask(self._check_tree_mask(tree_mask, t), past)
+        if position_ids is not None:
+            positions = self._check_positions(position_ids, b, t).to(input_ids.device)
         mask = mask.to(input_ids.device)
         cos, sin = self.rope_cos[positions], self.rope_sin[positions]  # (batch, seq, head_dim)
 
@@ -522,8 +557,8 @@ class Llama(nn.Module):
             attentions.append(weights)
         if cache is not None:
             cache.advance(t)
-        logits = self.output(self.norm(x))  # (batch, seq, vocab_size)
-        return (logits, attentions) if return_attention else logits
+        hidden = self.norm(x)  # (batch, seq, dim)
+        return (hidden, attentions) if return_attention else hidden
 
     def _check_inputs(self, input_ids, cache):
         if not isinstance(input_ids, torch.Tensor) or input_ids.dtype not in (
@@ -552,6 +587,36 @@ class Llama(nn.Module):
             raise ValueError(f"sequence of {past + t} tokens ({past} cached + {t} new) is longer "
                              f"than max_seq_len={self.config.max_seq_len}")
         return b, t
+
+    @staticmethod
+    def _check_tree_mask(tree_mask, t):
+        if not isinstance(tree_mask, torch.Tensor) or tree_mask.dtype != torch.bool:
+            raise TypeError("tree_mask must be a bool torch tensor (seq, seq), got "
+                            f"{getattr(tree_mask, 'dtype', type(tree_mask).__name__)}")
+        if tuple(tree_mask.shape) != (t, t):
+            raise ValueError(f"tree_mask must be (seq, seq) = {(t, t)}, got "
+                             f"{tuple(tree_mask.shape)}")
+        if not tree_mask.diagonal().all():
+            raise ValueError("tree_mask must let every token attend to itself (its diagonal "
+                             "must be True)")
+        return tree_mask
+
+    def _check_positions(self, position_ids, b, t):
+        if not isinstance(position_ids, torch.Tensor) or position_ids.dtype not in (
+                torch.int64, torch.int32):
+            raise TypeError("position_ids must be an int64/int32 torch tensor, got "
+                            f"{getattr(position_ids, 'dtype', type(position_ids).__name__)}")
+        if position_ids.ndim == 1:
+            position_ids = position_ids[None]
+        if position_ids.ndim != 2 or position_ids.shape[1] != t or \
+                position_ids.shape[0] not in (1, b):
+            raise ValueError(f"position_ids must be (seq,) or (batch, seq) with seq={t}, got "
+                             f"shape {tuple(position_ids.shape)}")
+        if position_ids.numel() and (position_ids.min() < 0 or
+                                     position_ids.max() >= self.config.max_seq_len):
+            raise ValueError(f"position_ids must lie in [0, {self.config.max_seq_len}) "
+                             "(max_seq_len)")
+        return position_ids.long().expand(b, t)
 
     @staticmethod
     def _check_mask(attention_mask, b, total):
