@@ -108,6 +108,8 @@ def test_perplexity_is_the_chain_rule_of_single_probabilities(corpus, order, smo
             logps.append(lm.logprob(padded[i], padded[i - order + 1 : i] if order > 1 else []))
     assert lm.perplexity(test) == pytest.approx(math.exp(-sum(logps) / len(logps)))
     assert lm.sentence_logprob(test[0]) == pytest.approx(sum(logps[: len(test[0]) + 1]))
+    assert lm.sentence_logprobs(test) == pytest.approx(
+        [sum(logps[: len(test[0]) + 1]), sum(logps[len(test[0]) + 1 :])])
 
 
 def test_more_context_lowers_perplexity_on_training_text():
@@ -152,6 +154,14 @@ def test_bad_input():
         NGramLM(2).prob("a", [])
     with pytest.raises(TypeError, match="context must be a sequence of tokens"):
         NGramLM(2).fit(TOY).prob("b", "a")
+
+
+def test_to_arpa_refuses_what_the_format_cannot_hold(tmp_path):
+    with pytest.raises(ValueError, match="Kneser-Ney models only"):
+        NGramLM(2, "add_k").fit(TOY).to_arpa(tmp_path / "m.arpa")
+    with pytest.raises(ValueError, match="separates words by whitespace"):
+        NGramLM(2).fit([["a b", "c"]]).to_arpa(tmp_path / "m.arpa")
+    assert not (tmp_path / "m.arpa").exists()
 
 
 # -- the gram list as a feature space -------------------------------------------------------

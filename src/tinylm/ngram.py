@@ -189,6 +189,13 @@ class NGramLM:
         logp = self._target_logprobs(_check_sentences(sentences))
         return float(np.exp(-np.mean(logp)))
 
+    def sentence_logprobs(self, sentences: Iterable[Sequence[str]]) -> np.ndarray:
+        """log P(sentence) for each sentence, scored all at once: an array of floats."""
+        sentences = _check_sentences(sentences)
+        logp = self._target_logprobs(sentences)  # words and </s> of every sentence, in order
+        sizes = np.fromiter((len(sent) + 1 for sent in sentences), np.int64, len(sentences))
+        return np.add.reduceat(logp, np.cumsum(sizes) - sizes)  # every sentence has its </s>
+
     def _target_logprobs(self, sentences: list[list[str]]) -> np.ndarray:
         self._check_fitted()
         tokens, targets = self._encode(sentences)
@@ -253,6 +260,81 @@ class NGramLM:
         total, types = _find(level.ctx_keys, ctx_keys, level.totals, level.types)
         return count, total, types
 
+    # -- the ARPA backoff format (KenLM, SRILM) ---------------------------------------------
+
+    def to_arpa(self, path) -> None:
+        """Write the Kneser-Ney model as an ARPA file, the text format of KenLM and SRILM.
+
+        An ARPA file lists, for every n-gram (c, w) the model has seen, log10 P(w | c), and
+        for every context c a log10 *backoff weight* b(c). A reader computes
+
+            P(w | c) = the listed P(w | c)             if (c, w) is listed,
+                       b(c) * P(w | c minus its oldest)  otherwise (b = 1 for an unlisted c).
+
+        Interpolated Kneser-Ney has this form: for a word never counted after c the first
+        term of the interpolation is zero, so P(w | c) = d N(c) / T(c) * P(w | shorter c).
+        The listed probabilities are the model's own (interpolation included), and b(c) is
+        read off the model with a word that is never predicted, hence never listed: ``<s>``.
+
+        KenLM starts a sentence with one ``<s>`` where we put ``order - 1``. An n-gram that
+        starts a sentence is written with one ``<s>`` and the probability of our full padded
+        context; the shorter padded contexts (``<s> w`` inside ``<s> <s> w``) only ever serve
+        those, so they are left out. The n-grams written are then exactly the distinct n-grams
+        of the training sentences with one ``<s>`` in front and ``</s>`` at the end.
+        """
+        self._check_fitted()
+        if self.smoothing != "kneser_ney":
+            raise ValueError(f"to_arpa writes Kneser-Ney models only: smoothing={self.smoothing!r} "
+                             "has no backoff form (its unseen n-grams do not share one weight "
+                             "per context)")
+        spaced = [t for t in self.vocab if not t or any(ch.isspace() for ch in t)]
+        if spaced:
+            raise ValueError(f"ARPA separates words by whitespace: cannot write {spaced[0]!r}")
+        words = np.array(self.vocab, dtype=object)
+        sections = [self._arpa_section(n) for n in range(1, self.order + 1)]
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\\data\\\n")
+            f.writelines(f"ngram {n}={len(grams)}\n" for n, (grams, _, _) in enumerate(sections, 1))
+            for n, (grams, logp, logb) in enumerate(sections, 1):
+                f.write(f"\n\\{n}-grams:\n")
+                fields = [np.char.mod("%.7f", logp), [" ".join(row) for row in words[grams]]]
+                if logb is not None:  # the highest order has no backoff weights
+                    fields.append(np.char.mod("%.7f", logb))
+                f.writelines("\t".join(line) + "\n" for line in zip(*fields, strict=True))
+            f.write("\n\\end\\\n")
+
+    def _arpa_section(self, n: int):
+        """The n-grams of the ARPA file in KenLM's form (one leading <s> at most).
+
+        returns: ids (N, n), log10 P(last | the rest) (N,), log10 backoff (N,) or None
+        """
+        V, bos, top = len(self.vocab), self.index[BOS], self.order - 1
+        if n == 1:  # every word: the unigram level ends in the uniform 1 / |V|
+            grams = np.arange(V, dtype=np.int64)[:, None]
+        else:  # the n-grams seen inside sentences, then those that start a sentence
+            inside = _unpack(self._levels[n - 1].keys, n, V)
+            inside = inside[(inside != bos).all(axis=1)]
+            full = _unpack(self._levels[top].keys, self.order, V)  # (<s> x k, words)
+            starts = full[(full == bos).sum(axis=1) == self.order - n + 1][:, self.order - n:]
+            grams = np.concatenate([inside, starts])
+        logp = np.log10(self._kenlm_probs(grams[:, -1], grams[:, :-1]))
+        if n == self.order:
+            return grams, logp, None
+        never = np.full(len(grams), bos)  # P(<s> | c) / P(<s> | shorter c) = b(c)
+        backoff = self._kenlm_probs(never, grams) / self._kenlm_probs(never, grams[:, 1:])
+        return grams, logp, np.log10(backoff) + 0.0  # + 0.0: no "-0.0000000"
+
+    def _kenlm_probs(self, words: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        """P(words[i] | contexts[i]) for contexts in KenLM's form: a leading <s> stands for
+        our ``order - 1`` markers. contexts: (N, m) ids with m <= order - 1."""
+        bos, m = self.index[BOS], contexts.shape[1]
+        starts = contexts[:, 0] == bos if m else np.zeros(len(words), dtype=bool)
+        p = np.empty(len(words))
+        p[~starts] = self._probs(words[~starts], contexts[~starts])
+        padding = np.full((int(starts.sum()), self.order - 1 - m), bos, dtype=np.int64)
+        p[starts] = self._probs(words[starts], np.hstack([padding, contexts[starts]]))
+        return p
+
     def _check_fitted(self) -> None:
         if not self._fitted:
             raise RuntimeError("this NGramLM is not fitted yet: call .fit(sentences) first")
@@ -307,6 +389,12 @@ def _find(keys: np.ndarray, queries: np.ndarray, *tables: np.ndarray) -> list[np
     idx = np.minimum(idx, len(keys) - 1)
     hit = keys[idx] == queries
     return [np.where(hit, table[idx], 0).astype(np.float64) for table in tables]
+
+
+def _unpack(keys: np.ndarray, n: int, base: int) -> np.ndarray:
+    """n-gram keys (N,) -> their ids (N, n), oldest first (the inverse of the key packing)."""
+    powers = base ** np.arange(n - 1, -1, -1, dtype=np.int64)
+    return keys[:, None] // powers % base
 
 
 def _check_sentences(sentences) -> list[list[str]]:
