@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import inspect
 import json
 import os
@@ -119,8 +120,9 @@ def machine_info(*packages: str, **extra) -> dict:
     """CPU, core count, platform, Python, the versions of ``packages``, and ``extra`` fields."""
     info = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version()}
-    for name in packages:
-        info[name] = importlib.import_module(name).__version__
+    for name in packages:  # kenlm has no __version__: then the installed distribution's
+        module = importlib.import_module(name)
+        info[name] = getattr(module, "__version__", None) or importlib.metadata.version(name)
     return info | extra
 
 
