@@ -28,6 +28,13 @@ Reading order, top to bottom:
    an untrained head guesses roughly what the model itself says next). The backbone stays
    frozen: Medusa-1 trains only the heads. Medusa-2 trains the backbone with them, which needs
    care (a combined loss, a warm-up) so the model's own predictions do not degrade.
+   With ``share_output_head=True`` the heads keep only their residual blocks and all project
+   with the model's own (frozen) output head. The paper gives each head its own projection;
+   at our size that projection (4,096 x 256, a million weights) is 16 times the residual
+   block, so sharing it keeps the zoo's trained heads (``medusa-base.safetensors``, trained by
+   ``tinylm zoo train medusa-base``, see ``tinylm.zoo.medusa_heads``) at a few hundred KB
+   instead of 8 MB, and the block alone must move the hidden state to where the output head
+   reads the token k + 2 places ahead.
 4. Acceptance, ``evaluate_posterior`` (the paper's name). Greedy (temperature 0): a path's
    candidates are kept while each equals the base model's argmax after the previous one; the
    longest wins, so the output is exactly plain greedy decoding. *Typical acceptance*
@@ -43,7 +50,7 @@ Reading order, top to bottom:
    so each step costs one forward pass.
 
     model, tok = zoo.load("base")
-    heads = MedusaHeads.from_model(model, num_heads=4, seed=0)
+    heads = MedusaHeads.from_zoo("base", model=model)   # trained heads (or from_model: untrained)
     out = medusa_generate(model, heads, ids, max_new_tokens=64)   # the 63-node tree
     out.sequences        # (1, prompt + generated); greedy: what generate(model, ids) returns
     out.accept_lengths   # per step, candidate tokens kept beyond the base model's own token
@@ -51,6 +58,7 @@ Reading order, top to bottom:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,10 +230,13 @@ class MedusaHeads(nn.Module):
     """``num_heads`` Medusa-1 heads: hidden states (..., dim) -> logits (num_heads, ..., vocab).
 
     Head k (0-based) guesses the token k + 2 places after the one whose hidden state it reads.
+    Each head is ``num_layers`` residual blocks, then its own projection to the vocabulary or,
+    with ``share_output_head=True``, the model's output head (``attach_output`` gives it; it is
+    neither saved nor trained with the heads).
     """
 
     def __init__(self, dim: int, vocab_size: int, num_heads: int = 4, num_layers: int = 1,
-                 seed: int | None = None):
+                 seed: int | None = None, share_output_head: bool = False):
         super().__init__()
         for name, value in (("dim", dim), ("vocab_size", vocab_size), ("num_heads", num_heads),
                             ("num_layers", num_layers)):
@@ -233,60 +244,107 @@ class MedusaHeads(nn.Module):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.dim, self.vocab_size = dim, vocab_size
         self.num_heads, self.num_layers = num_heads, num_layers
+        self.share_output_head = bool(share_output_head)
+
+        def head() -> nn.Sequential:
+            layers = [ResBlock(dim) for _ in range(num_layers)]
+            if not self.share_output_head:
+                layers.append(nn.Linear(dim, vocab_size, bias=False))
+            return nn.Sequential(*layers)
+
         with torch.random.fork_rng(devices=[]):  # seed the initialisation, not the caller
             if seed is not None:
                 torch.manual_seed(seed)
-            self.heads = nn.ModuleList(
-                nn.Sequential(*[ResBlock(dim) for _ in range(num_layers)],
-                              nn.Linear(dim, vocab_size, bias=False))
-                for _ in range(num_heads))
+            self.heads = nn.ModuleList(head() for _ in range(num_heads))
+        self.__dict__["shared_output"] = None  # kept out of the modules: not saved, not trained
+
+    def attach_output(self, output: nn.Linear) -> MedusaHeads:
+        """Project with ``output`` (the model's output head, (vocab, dim) weights); returns self."""
+        if not self.share_output_head:
+            raise ValueError("these heads have their own projections (share_output_head=False)")
+        if tuple(output.weight.shape) != (self.vocab_size, self.dim):
+            raise ValueError(f"the heads need an output head of shape ({self.vocab_size}, "
+                             f"{self.dim}), got {tuple(output.weight.shape)}")
+        self.__dict__["shared_output"] = output
+        return self
 
     @classmethod
     def from_model(cls, model, num_heads: int = 4, num_layers: int = 1,
-                   seed: int | None = None) -> MedusaHeads:
+                   seed: int | None = None, share_output_head: bool = False) -> MedusaHeads:
         """Heads sized for ``model``, each projection a copy of its output head (the paper's
-        starting point: every head first guesses roughly the model's own next token)."""
-        heads = cls(model.config.dim, model.config.vocab_size, num_heads, num_layers, seed)
+        starting point: every head first guesses roughly the model's own next token), or the
+        output head itself with ``share_output_head=True``."""
+        heads = cls(model.config.dim, model.config.vocab_size, num_heads, num_layers, seed,
+                    share_output_head)
+        if share_output_head:
+            return heads.to(model.output.weight.device).attach_output(model.output)
         with torch.no_grad():
             for head in heads.heads:
                 head[-1].weight.copy_(model.output.weight)
         return heads.to(model.output.weight.device)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.stack([head(hidden) for head in self.heads])  # (num_heads, ..., vocab)
+        if not self.share_output_head:
+            return torch.stack([head(hidden) for head in self.heads])  # (num_heads, ..., vocab)
+        if self.shared_output is None:
+            raise RuntimeError("these heads project with the model's output head: give it with "
+                               "heads.attach_output(model.output), or load them with "
+                               "MedusaHeads.from_zoo(name, model=model)")
+        return torch.stack([self.shared_output(head(hidden)) for head in self.heads])
 
-    def save(self, path: str | Path) -> None:
-        """Weights and sizes in one safetensors file (``from_file`` reads it back)."""
+    def save(self, path: str | Path, dtype: torch.dtype | None = None) -> None:
+        """Weights (cast to ``dtype`` if given, e.g. torch.float16) and sizes in one safetensors
+        file (``from_file`` reads it back). The sizes are one metadata entry: safetensors
+        writes several in any order, and the file's sha256 would change from run to run."""
         from safetensors.torch import save_file
 
-        metadata = {"dim": self.dim, "vocab_size": self.vocab_size,
-                    "num_heads": self.num_heads, "num_layers": self.num_layers}
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path),
-                  metadata={k: str(v) for k, v in metadata.items()})
+        sizes = {"dim": self.dim, "vocab_size": self.vocab_size, "num_heads": self.num_heads,
+                 "num_layers": self.num_layers, "share_output_head": self.share_output_head}
+        state = {k: (v if dtype is None else v.to(dtype)).contiguous()
+                 for k, v in self.state_dict().items()}
+        save_file(state, str(path), metadata={"medusa": json.dumps(sizes, sort_keys=True)})
 
     @classmethod
     def from_file(cls, path: str | Path) -> MedusaHeads:
+        """Heads saved by ``save``, in float32 and eval mode. Heads that share the output head
+        come without it: ``attach_output(model.output)`` before use."""
         from safetensors import safe_open
         from safetensors.torch import load_file
 
         with safe_open(str(path), framework="pt") as f:
-            sizes = {k: int(v) for k, v in f.metadata().items()}
-        heads = cls(sizes["dim"], sizes["vocab_size"], sizes["num_heads"], sizes["num_layers"])
+            sizes = json.loads(f.metadata()["medusa"])
+        heads = cls(sizes["dim"], sizes["vocab_size"], sizes["num_heads"], sizes["num_layers"],
+                    share_output_head=sizes["share_output_head"])
         heads.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
         return heads.eval()
 
     @classmethod
-    def from_zoo(cls, name: str = "base", directory: str | Path | None = None) -> MedusaHeads:
-        """The trained heads of zoo model ``name``: ``medusa-NAME.safetensors`` in the zoo."""
-        from tinylm.zoo import zoo_dir
+    def from_zoo(cls, name: str = "base", directory: str | Path | None = None,
+                 model=None) -> MedusaHeads:
+        """The trained heads of zoo model ``name``: ``medusa-NAME.safetensors`` in the zoo
+        (checked against the sha256 of ``medusa-NAME.json`` when that manifest is there).
+        Heads that share the output head get ``model``'s, by default zoo model ``name``'s
+        loaded from the same directory."""
+        from tinylm.zoo import load, sha256, zoo_dir
 
         path = zoo_dir(directory) / f"medusa-{name}.safetensors"
         if not path.exists():
             raise FileNotFoundError(
-                f"no trained Medusa heads for {name!r} at {path}: train heads on the frozen "
-                f"zoo model (MedusaHeads.from_model(model) is their starting point) and write "
-                f"them there with heads.save({str(path)!r})")
-        return cls.from_file(path)
+                f"no trained Medusa heads for {name!r} at {path}: train them on the frozen "
+                f"zoo model with `tinylm zoo train medusa-{name}`, or write your own there "
+                f"with heads.save({str(path)!r})")
+        manifest_path = path.with_suffix(".json")
+        if manifest_path.exists():
+            recorded = json.loads(manifest_path.read_text(encoding="utf-8"))["sha256"]
+            if sha256(path) != recorded:
+                raise ValueError(f"{path} does not match the sha256 in {manifest_path}: the "
+                                 f"file is damaged or was replaced; retrain it with "
+                                 f"`tinylm zoo train medusa-{name}`")
+        heads = cls.from_file(path)
+        if heads.share_output_head:
+            model = load(name, directory)[0] if model is None else model
+            heads.to(model.output.weight.device).attach_output(model.output)
+        return heads
 
 
 # ---------------------------------------------------------------------------------------------
