@@ -11,7 +11,8 @@ runs that recipe from a fixed seed and writes two files next to ``tokenizer.json
 ``load(name)`` returns ``(model, tokenizer)`` in eval mode, with no network access, after checking
 the weights' sha256 against the manifest. All models share the course tokenizer
 (``tinylm.tokenizer``, 4,096 tokens), so ``draft`` can propose tokens that ``base`` verifies
-(speculative decoding, chapter 6).
+(speculative decoding, chapter 6). Beside the models, ``tinylm zoo train medusa-base`` trains
+Medusa heads on the frozen ``base`` (``tinylm.zoo.medusa_heads``; chapter 7).
 
 The data: the training split of ``tinylm.synthetic.course_corpus`` (seed 0), each document
 encoded as ``<s> tokens </s>``, shuffled with the model's seed, concatenated and cut into
@@ -495,8 +496,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="zoo_command", required=True)
-    t = sub.add_parser("train", help="train a model of the zoo from its seed")
-    t.add_argument("name", choices=sorted(SPECS))
+    from tinylm.zoo.medusa_heads import HEADS_SPECS
+
+    t = sub.add_parser("train", help="train a model of the zoo (or Medusa heads) from its seed")
+    t.add_argument("name", choices=sorted(SPECS) + sorted(HEADS_SPECS))
     t.add_argument("--steps", type=int, default=None, help="override the spec's steps")
     t.add_argument("--out", default=None, help="directory for the checkpoint (default: the zoo)")
     t.add_argument("--batch-size", type=int, default=None, help="override the spec's batch")
@@ -510,6 +513,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if args.zoo_command == "train" and args.name not in SPECS:  # Medusa heads
+        from tinylm.zoo import medusa_heads
+
+        m = medusa_heads.train(args.name, steps=args.steps, out_dir=args.out,
+                               max_documents=args.max_documents, threads=args.threads,
+                               batch_size=args.batch_size, eval_every=args.eval_every)
+        print(medusa_heads.report(m))
+        return 0
     if args.zoo_command == "train":
         m = train(args.name, steps=args.steps, out_dir=args.out,
                   max_documents=args.max_documents, threads=args.threads,
