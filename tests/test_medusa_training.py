@@ -192,10 +192,11 @@ def test_committed_heads_beat_untrained_ones_and_are_small():
     assert m["bytes"] < 2_000_000 and m["base_sha256"] == zoo.read_manifest("base")["sha256"]
     trained = MedusaHeads.from_zoo("base", model=model)
     untrained = MedusaHeads.from_model(model, trained.num_heads, seed=0, share_output_head=True)
-    windows = zoo.windows(zoo.token_stream("validation")[0], 128)[:16]
+    # every 40th window: the split runs kind by kind (wiki first), this samples all of them
+    windows = zoo.windows(zoo.token_stream("validation")[0], 128)[::40]
     good = medusa_heads.evaluate_heads(model, trained, windows)
     bad = medusa_heads.evaluate_heads(model, untrained, windows)
     for k in range(trained.num_heads):
-        assert good["head_top1"][k] > bad["head_top1"][k] + 0.05, k
+        assert good["head_top1"][k] > bad["head_top1"][k] + 0.1, k
     assert good["head_top1"][0] > good["head_top1"][-1]  # farther ahead is harder
     assert m["history"][-1] < m["history"][0] / 2
