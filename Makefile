@@ -20,7 +20,7 @@ help:
 	@echo "make lab     open the labs in JupyterLab"
 	@echo "make grade LAB=labs/01-ngrams-lab.ipynb   grade a lab"
 	@echo "make bench   run the benchmarks"
-	@echo "make zoo     retrain the model zoo from its seeds, one model per core (~1¼ hours)"
+	@echo "make zoo     retrain the model zoo from its seeds, one model per core (~1½ hours)"
 
 # ---- set-up ---------------------------------------------------------------------------
 $(STAMP): pyproject.toml constraints.txt
@@ -110,10 +110,13 @@ bench: setup
 	$(PY) bench/run.py $(ONLY) $(ARGS)
 
 # Every zoo model from its fixed seed, one process with one torch thread per model, side by
-# side (one thread each is also what makes a checkpoint reproducible byte for byte).
-ZOO_MODELS := draft base
+# side (one thread each is also what makes a checkpoint reproducible byte for byte). The Medusa
+# heads learn from base's hidden states, so they wait for base.
+ZOO_MODELS := draft base deep medusa-base
 zoo: setup
 	$(MAKE) -j$(words $(ZOO_MODELS)) $(addprefix zoo-,$(ZOO_MODELS))
+
+zoo-medusa-base: zoo-base
 
 zoo-%: setup
 	$(BIN)/tinylm zoo train $* --threads 1
