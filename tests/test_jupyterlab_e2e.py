@@ -37,6 +37,7 @@ LABS = sorted(p.relative_to(REPO) for p in (REPO / "solutions").glob("*-lab.ipyn
 
 SERVER_START_TIMEOUT = 90.0
 RUN_ALL_TIMEOUT = 300.0
+WIDGET_TIMEOUT = 20.0  # seconds a widget may take to draw after the kernel is idle
 GRADED_LINE = re.compile(r"^# GRADED: (?P<name>.+?) \((?P<points>\d+(\.\d+)?) points?\)")
 EXCEPTION_NAME = re.compile(r"^\w*(Error|Exception|Interrupt)\b", re.MULTILINE)
 
@@ -142,6 +143,20 @@ def _run_all(page, timeout: float) -> list[dict]:
                 + json.dumps([c["prompt"] for c in page.evaluate(CELLS_JS)]))
 
 
+def _wait_for_widgets(page, cells: list[dict], positions: list[int], timeout: float) -> list[dict]:
+    """The cells again once every widget cell has drawn its widget, or after ``timeout`` s.
+    A widget draws in the browser after its output arrives, so the kernel can be idle a moment
+    before the last widget is on the page (a large one, such as the projector, on a busy
+    machine). The caller still asserts that each one was drawn."""
+    deadline = time.monotonic() + timeout
+    while any(not cells[i]["widgets"] for i in positions if i < len(cells)):
+        if time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(250)
+        cells = page.evaluate(CELLS_JS)
+    return cells
+
+
 def _widget_cells(path: Path) -> list[int]:
     """Positions (among code cells) of the cells that build one of tinylm's widgets."""
     import tinylm.widgets as widgets
@@ -169,6 +184,7 @@ def test_run_all_in_jupyterlab(lab: Path, jupyterlab: str, browser) -> None:
         page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=90_000)
         page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)  # the kernel has started
         cells = _run_all(page, RUN_ALL_TIMEOUT)
+        cells = _wait_for_widgets(page, cells, _widget_cells(REPO / lab), WIDGET_TIMEOUT)
     finally:  # the screenshot shows what went wrong when a step above timed out
         shots = REPO / "_build" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
