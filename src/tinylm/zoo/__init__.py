@@ -41,6 +41,7 @@ import os
 import platform
 import shlex
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -279,19 +280,41 @@ def _round_lr(lr: float) -> float:
 def _command(name: str, steps: int | None, out_dir, max_documents, threads, batch_size,
              eval_every=None) -> str:
     parts = ["tinylm", "zoo", "train", name]
-    if threads is not None:
-        parts += ["--threads", str(threads)]
-    if steps is not None:
-        parts += ["--steps", str(steps)]
-    if batch_size is not None:
-        parts += ["--batch-size", str(batch_size)]
-    if out_dir is not None:
-        parts += ["--out", str(out_dir)]
-    if max_documents is not None:
-        parts += ["--max-documents", str(max_documents)]
-    if eval_every is not None:
-        parts += ["--eval-every", str(eval_every)]
+    for flag, value in (("--threads", threads), ("--steps", steps), ("--batch-size", batch_size),
+                        ("--out", out_dir), ("--max-documents", max_documents),
+                        ("--eval-every", eval_every)):
+        if value is not None:
+            parts += [flag, str(value)]
     return shlex.join(parts)
+
+
+def prepare_run(sp, name: str, steps, out_dir, max_documents, threads, batch_size, eval_every):
+    """What a training run of spec ``sp`` needs before it starts, the same for every trainer
+    of the zoo: (spec with the batch size override, steps, eval_every, the command line that
+    reproduces the run). Checks the numbers first."""
+    if batch_size is not None:
+        sp = replace(sp, batch_size=int(batch_size))
+    steps_run = sp.steps if steps is None else int(steps)
+    if steps_run < 2:
+        raise ValueError(f"steps must be >= 2 (a warm-up step and at least one of decay), "
+                         f"got {steps_run}")
+    if eval_every is not None and int(eval_every) < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    command = _command(name, None if steps_run == sp.steps else steps_run, out_dir,
+                       max_documents, threads, batch_size, eval_every)
+    return sp, steps_run, EVAL_EVERY if eval_every is None else int(eval_every), command
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with ``threads`` torch CPU threads (None: as they are), then restore."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def train(name: str, steps: int | None = None, out_dir: str | Path | None = None,
@@ -312,26 +335,11 @@ def train(name: str, steps: int | None = None, out_dir: str | Path | None = None
     ``eval_every`` steps (default ``EVAL_EVERY``) and the last one. Evaluating does not change
     the training: the weights come out bit for bit the same.
     """
-    sp = spec(name)
-    if batch_size is not None:
-        sp = replace(sp, batch_size=int(batch_size))
-    steps = sp.steps if steps is None else int(steps)
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2 (a warm-up step and at least one of decay), "
-                         f"got {steps}")
-    if eval_every is not None and int(eval_every) < 1:
-        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-    command = _command(name, None if steps == sp.steps else steps, out_dir, max_documents,
-                       threads, batch_size, eval_every)
-    eval_every = EVAL_EVERY if eval_every is None else int(eval_every)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
+    sp, steps, eval_every, command = prepare_run(spec(name), name, steps, out_dir,
+                                                 max_documents, threads, batch_size, eval_every)
+    with torch_threads(threads):
         return _train(sp, steps, out_dir, progress, max_documents, validation_documents,
                       command, eval_every)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,

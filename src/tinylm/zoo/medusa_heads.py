@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import json
 import platform
-import shlex
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -44,13 +43,14 @@ from tinylm.training import clip_grad_norm, param_groups, set_learning_rate, shu
 from tinylm.zoo import (
     ADAM_BETAS,
     ADAM_EPS,
-    EVAL_EVERY,
     STORE_DTYPE,
     load,
     lr_at,
+    prepare_run,
     read_manifest,
     sha256,
     token_stream,
+    torch_threads,
     windows,
     zoo_dir,
 )
@@ -187,16 +187,6 @@ def evaluate_heads(model, heads: MedusaHeads, windows_: torch.Tensor, head_decay
 # ---------------------------------------------------------------------------------------------
 
 
-def _command(name, steps, out_dir, max_documents, threads, batch_size, eval_every) -> str:
-    parts = ["tinylm", "zoo", "train", name]
-    for flag, value in (("--threads", threads), ("--steps", steps), ("--batch-size", batch_size),
-                        ("--out", out_dir), ("--max-documents", max_documents),
-                        ("--eval-every", eval_every)):
-        if value is not None:
-            parts += [flag, str(value)]
-    return shlex.join(parts)
-
-
 def train(name: str = "medusa-base", steps: int | None = None, out_dir: str | Path | None = None,
           progress: bool = True, max_documents: int | None = None,
           validation_windows: int | None = None, threads: int | None = None,
@@ -213,26 +203,11 @@ def train(name: str = "medusa-base", steps: int | None = None, out_dir: str | Pa
     ([step, weighted loss] on the first validation windows) and ``validation``: each head's
     held-out loss and top-1 accuracy, measured on the stored float16 heads.
     """
-    sp = spec(name)
-    if batch_size is not None:
-        sp = replace(sp, batch_size=int(batch_size))
-    steps = sp.steps if steps is None else int(steps)
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2 (a warm-up step and at least one of decay), "
-                         f"got {steps}")
-    if eval_every is not None and int(eval_every) < 1:
-        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-    command = _command(name, None if steps == sp.steps else steps, out_dir, max_documents,
-                       threads, batch_size, eval_every)
-    eval_every = EVAL_EVERY if eval_every is None else int(eval_every)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
+    sp, steps, eval_every, command = prepare_run(spec(name), name, steps, out_dir,
+                                                 max_documents, threads, batch_size, eval_every)
+    with torch_threads(threads):
         return _train(sp, steps, out_dir, progress, max_documents, validation_windows,
                       command, eval_every, model)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(sp: HeadsSpec, steps: int, out_dir, progress: bool, max_documents,
