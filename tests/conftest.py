@@ -7,6 +7,17 @@ from collections.abc import Iterator
 import pytest
 from _chromium import chromium
 
+from tinylm.zoo import torch_threads
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures(
+    "one_thread")``): on tensors this small a second thread only adds waiting, seconds of it
+    on a busy machine."""
+    with torch_threads(1):
+        yield
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:

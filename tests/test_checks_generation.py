@@ -18,14 +18,7 @@ from tinylm.grading.checks import generation as checks
 INF = math.inf
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as the lab's set-up cell has: on tensors this small a second thread
-    only adds waiting (on a busy machine, seconds of it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 # -- right answers, from the package -------------------------------------------------------------
 

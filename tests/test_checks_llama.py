@@ -18,15 +18,7 @@ from transformers import DynamicCache
 from tinylm import llama as tl
 from tinylm.grading.checks import llama as checks
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on tensors this small a second thread only adds waiting (on a busy
-    machine, seconds of it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @dataclass

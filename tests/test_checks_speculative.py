@@ -24,14 +24,7 @@ from tinylm.speculative import (
     verify_sampling,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as the lab's set-up cell has."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def count_accepted(draft_tokens, p, q, u):

@@ -23,14 +23,7 @@ from tinylm.structured.automaton import DEAD, ByteDFA, CharDFA
 from tinylm.structured.index import vocabulary_trie
 from tinylm.structured.index_kernels import build_index_reference
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread, as the lab's set-up cell has."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 # -- right answers, from the package -------------------------------------------------------------

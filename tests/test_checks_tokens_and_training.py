@@ -15,14 +15,7 @@ from tinylm import training as tt
 from tinylm.grading.checks import tokens_and_training as checks
 from tinylm.tokenizer import course_pre_tokenizer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on tensors this small a second thread only adds waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 # -- right answers, from the package -------------------------------------------------------------

@@ -56,13 +56,7 @@ VOCAB, EOS, PAD, MAX_LEN = 64, 3, 0, 64
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: a second thread only adds synchronisation (10x slower on a busy box)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @functools.cache

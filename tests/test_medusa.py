@@ -44,13 +44,7 @@ WIDE = [[r] for r in range(TOPK)]
 PROMPTS = ["Once upon a time", '{"name": "', "12 + 7 =", "The city of"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small matrices: a second thread only adds synchronisation on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @functools.cache

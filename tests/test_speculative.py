@@ -56,13 +56,7 @@ from tinylm.tokenizer import EOS_ID
 VOCAB, EOS = 8, 3  # the tiny models: 8 tokens, so that 64 cells hold every pair of tokens
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small matrices: a second thread only adds synchronisation on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 # ---------------------------------------------------------------------------------------------
