@@ -288,6 +288,22 @@ def _command(name: str, steps: int | None, out_dir, max_documents, threads, batc
     return shlex.join(parts)
 
 
+def run_record(started: float, weights_path: Path, **versions: str) -> dict:
+    """The manifest's record of how a run went and what it wrote, the same for every trainer:
+    wall time since ``started`` (``time.time()``), threads, stored dtype, the checkpoint's
+    sha256 and size, and the versions of torch, safetensors, Python and ``versions``."""
+    import safetensors
+
+    return {"wall_seconds": round(time.time() - started, 1),
+            "threads": torch.get_num_threads(),
+            "dtype": str(STORE_DTYPE).removeprefix("torch."),
+            "sha256": sha256(weights_path),
+            "bytes": weights_path.stat().st_size,
+            "versions": {"torch": torch.__version__, **versions,
+                         "safetensors": safetensors.__version__,
+                         "python": platform.python_version()}}
+
+
 def prepare_run(sp, name: str, steps, out_dir, max_documents, threads, batch_size, eval_every):
     """What a training run of spec ``sp`` needs before it starts, the same for every trainer
     of the zoo: (spec with the batch size override, steps, eval_every, the command line that
@@ -344,7 +360,6 @@ def train(name: str, steps: int | None = None, out_dir: str | Path | None = None
 
 def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
            validation_documents, command: str, eval_every: int = EVAL_EVERY) -> dict:
-    import safetensors
     import transformers
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
@@ -430,13 +445,7 @@ def _train(sp: ModelSpec, steps: int, out_dir, progress: bool, max_documents,
         "check": {"validation_windows": CHECK_SEQUENCES, "loss": round(check_loss, 5)},
         "train_seconds": round(train_seconds, 1),
         "tokens_per_second": round(tokens_seen / train_seconds, 1),
-        "wall_seconds": round(time.time() - started, 1),
-        "threads": torch.get_num_threads(),
-        "dtype": str(STORE_DTYPE).removeprefix("torch."),
-        "sha256": sha256(weights_path),
-        "bytes": weights_path.stat().st_size,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "safetensors": safetensors.__version__, "python": platform.python_version()},
+        **run_record(started, weights_path, transformers=transformers.__version__),
         "history": history,
         "lr_history": lr_history,
         "eval_every": eval_every,

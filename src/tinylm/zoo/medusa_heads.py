@@ -30,7 +30,6 @@ schedule, gradient clipping.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ from tinylm.zoo import (
     lr_at,
     prepare_run,
     read_manifest,
-    sha256,
+    run_record,
     token_stream,
     torch_threads,
     windows,
@@ -212,7 +211,6 @@ def train(name: str = "medusa-base", steps: int | None = None, out_dir: str | Pa
 
 def _train(sp: HeadsSpec, steps: int, out_dir, progress: bool, max_documents,
            validation_windows, command: str, eval_every: int, model) -> dict:
-    import safetensors
     from tqdm.auto import tqdm
 
     started = time.time()
@@ -300,13 +298,7 @@ def _train(sp: HeadsSpec, steps: int, out_dir, progress: bool, max_documents,
                        "base_top1": round(scores["base_top1"], 4)},
         "train_seconds": round(train_seconds, 1),
         "seconds_per_step": round(train_seconds / steps, 3),
-        "wall_seconds": round(time.time() - started, 1),
-        "threads": torch.get_num_threads(),
-        "dtype": str(STORE_DTYPE).removeprefix("torch."),
-        "sha256": sha256(weights_path),
-        "bytes": weights_path.stat().st_size,
-        "versions": {"torch": torch.__version__, "safetensors": safetensors.__version__,
-                     "python": platform.python_version()},
+        **run_record(started, weights_path),
         "history": history,
         "head_history": head_history,
         "lr_history": lr_history,
