@@ -20,6 +20,9 @@ Reading order, top to bottom:
    by length, then by value): the attention mask, the position ids (depths), ``tree_indices``
    (where each node takes its token from: the root token, or rank r of head d at
    ``1 + 10 (d - 1) + r``) and ``retrieve_indices`` (the nodes of each root-to-leaf path).
+   Which tree? ``tree_from_accuracies`` builds the paper's: measure how often head d's rank-r
+   guess is right (``head_accuracies``), take a path's chance to be kept as the product of its
+   steps' (``expected_accept_length`` sums them), and greedily add the likeliest node.
 2. ``tree_logits``: the base model's logits at every node of a tree, in one forward pass over
    the cached prompt (``Llama``'s ``tree_mask`` and ``position_ids``). Row i equals the logits
    after decoding the root-to-i path one token at a time; the tests check exactly that.
@@ -42,6 +45,8 @@ Reading order, top to bottom:
    entropy of the base model's distribution p there: plausible tokens pass, and more of them
    when p is flat. It does not reproduce sampling from p exactly (speculative sampling does);
    it trades that for longer accepted paths. Among equally long paths the likeliest wins.
+   ``evaluate_posterior`` reads the tree path by path, as the paper's code does;
+   ``evaluate_tree`` gives the same answer judging each node once (what generation uses).
 5. ``medusa_generate``: the loop. Each step: the root is the base model's argmax (the paper
    always takes the first token greedily, so every step gains at least one token), the heads
    fill the tree, one forward pass scores it, the accepted path is appended, and the KV cache
@@ -54,12 +59,14 @@ Reading order, top to bottom:
     out = medusa_generate(model, heads, ids, max_new_tokens=64)   # the 63-node tree
     out.sequences        # (1, prompt + generated); greedy: what generate(model, ids) returns
     out.accept_lengths   # per step, candidate tokens kept beyond the base model's own token
+    medusa_generate(..., trace=True).steps   # every step's tree, probabilities and kept path
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -113,6 +120,16 @@ class MedusaBuffers:
     def depth(self) -> int:
         """The longest path: how many heads the tree needs."""
         return max(len(path) for path in self.choices)
+
+    @cached_property
+    def parents(self) -> torch.Tensor:
+        """(N+1,) each node's parent, read off the paths (the root's: -1)."""
+        paths = self.retrieve_indices  # (leaves, depth+1)
+        parents = torch.full((self.num_nodes,), -1, device=paths.device)
+        child, parent = paths[:, 1:], paths[:, :-1]
+        real = child >= 0
+        parents[child[real]] = parent[real]
+        return parents
 
     def to(self, device) -> MedusaBuffers:
         """The same buffers on ``device``."""
@@ -175,6 +192,54 @@ def medusa_buffers(choices=None, device=None) -> MedusaBuffers:
 
     return MedusaBuffers(paths, attn_mask.to(device), position_ids.to(device),
                          tree_indices.to(device), retrieve_indices.to(device))
+
+
+def expected_accept_length(choices, accuracies) -> float:
+    """The candidates a step keeps beyond the root, on average, if head d's rank-r token is right
+    with probability ``accuracies[d][r]`` independently of the others: a node is kept when every
+    step of its path is right, so each node adds the product of its path's accuracies."""
+    acc = torch.as_tensor(accuracies, dtype=torch.float64)
+    total = 0.0
+    for path in check_choices(choices):
+        if len(path) > acc.shape[0]:
+            raise ValueError(f"choice {path} is {len(path)} deep; accuracies cover "
+                             f"{acc.shape[0]} heads")
+        total += float(torch.prod(acc[torch.arange(len(path)), torch.tensor(path)]))
+    return total
+
+
+def tree_from_accuracies(accuracies, num_nodes: int) -> list[list[int]]:
+    """The tree of ``num_nodes`` candidates with the highest expected accept length, built as
+    the paper does: greedily add the node whose path is likeliest to be kept.
+
+    accuracies: (num_heads, k) with ``accuracies[d][r]`` the measured chance that head d's
+    rank-r token is the right one (``head_accuracies``), k <= 10. A path's chance is the
+    product of its steps'; a child's chance is never above its parent's, so adding the
+    likeliest node not yet in the tree always keeps it a tree, and the greedy tree is the
+    ``num_nodes`` likeliest paths. Ties go to the shorter path, then the smaller ranks.
+    """
+    import heapq
+
+    acc = torch.as_tensor(accuracies, dtype=torch.float64)
+    if acc.ndim != 2 or not 1 <= acc.shape[1] <= TOPK or bool(((acc < 0) | (acc > 1)).any()):
+        raise ValueError(f"accuracies must be (num_heads, k <= {TOPK}) chances in [0, 1], got "
+                         f"shape {tuple(acc.shape)}")
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
+        raise ValueError(f"num_nodes must be a positive int, got {num_nodes!r}")
+    num_heads, k = acc.shape
+    if num_nodes > sum(k ** d for d in range(1, num_heads + 1)):
+        raise ValueError(f"{num_heads} heads of {k} ranks hold fewer than {num_nodes} nodes")
+    frontier = [(-float(acc[0, r]), 1, [r]) for r in range(k)]  # (-chance, depth, path)
+    heapq.heapify(frontier)
+    tree = []
+    while len(tree) < num_nodes:
+        minus_chance, depth, path = heapq.heappop(frontier)
+        tree.append(path)
+        if depth < num_heads:  # its children become candidates
+            for r in range(k):
+                heapq.heappush(frontier, (minus_chance * float(acc[depth, r]), depth + 1,
+                                          path + [r]))
+    return tree
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +355,8 @@ class MedusaHeads(nn.Module):
             raise RuntimeError("these heads project with the model's output head: give it with "
                                "heads.attach_output(model.output), or load them with "
                                "MedusaHeads.from_zoo(name, model=model)")
-        return torch.stack([self.shared_output(head(hidden)) for head in self.heads])
+        blocks = torch.stack([head(hidden) for head in self.heads])  # (num_heads, ..., dim)
+        return self.shared_output(blocks)  # one projection for every head: the weights read once
 
     def save(self, path: str | Path, dtype: torch.dtype | None = None) -> None:
         """Weights (cast to ``dtype`` if given, e.g. torch.float16) and sizes in one safetensors
@@ -345,6 +411,25 @@ class MedusaHeads(nn.Module):
             model = load(name, directory)[0] if model is None else model
             heads.to(model.output.weight.device).attach_output(model.output)
         return heads
+
+
+@torch.no_grad()
+def head_accuracies(model, heads, windows: torch.Tensor, k: int = TOPK,
+                    batch_size: int = 16) -> torch.Tensor:
+    """(num_heads, k): how often head d's rank-r guess is the token d + 2 places ahead, over
+    every position of ``windows`` (n, seq) token ids that has one (held-out text)."""
+    num_heads = heads.num_heads
+    hits = torch.zeros(num_heads, k, dtype=torch.float64)
+    counts = torch.zeros(num_heads, dtype=torch.float64)
+    for i in range(0, len(windows), batch_size):
+        batch = windows[i:i + batch_size]  # (b, seq)
+        top = heads(model.hidden_states(batch)).topk(k, dim=-1).indices  # (heads, b, seq, k)
+        for d in range(num_heads):
+            ahead = batch[:, d + 2:]  # (b, seq - d - 2) the tokens head d guesses
+            guesses = top[d, :, :ahead.shape[1]]  # (b, seq - d - 2, k)
+            hits[d] += (guesses == ahead[..., None]).sum(dim=(0, 1)).double().cpu()
+            counts[d] += ahead.numel()
+    return (hits / counts.clamp(min=1)[:, None]).float()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,23 +488,91 @@ def evaluate_posterior(logits: torch.Tensor, candidates: torch.Tensor, temperatu
     return int(longest[likelihood.argmax()]), accept_length
 
 
+def evaluate_tree(node_logits: torch.Tensor, tree_tokens: torch.Tensor, bufs: MedusaBuffers,
+                  temperature: float = 0.0, posterior_threshold: float = 0.09,
+                  posterior_alpha: float = 0.3):
+    """``evaluate_posterior`` judged node by node: the same (best path's row, accepted).
+
+    node_logits: (N+1, vocab) the base model's logits at each node; tree_tokens: (N+1,).
+    ``evaluate_posterior`` reads the logits path by path, (paths, depth+1, vocab): a node
+    shared by many paths (the root by all of them) is gathered, softmaxed and compared once per
+    path. Here each node is judged once, by its parent's logits, and the verdicts are then
+    read along the paths: with the 63-node tree, 64 rows instead of 42 x 5 = 210.
+    """
+    parents = bufs.parents  # (N+1,) the root's is -1
+    judge = node_logits[parents[1:]]  # (N, vocab) what the model predicts before node i
+    token = tree_tokens[1:]  # (N,)
+    if temperature == 0:
+        ok = token == judge.argmax(dim=-1)  # (N,)
+    else:
+        p = torch.softmax(judge / temperature, dim=-1)  # (N, vocab)
+        p_token = p.gather(-1, token[:, None])[:, 0]  # (N,)
+        entropy = -(p * torch.log(p + 1e-5)).sum(dim=-1)
+        threshold = torch.minimum(torch.full_like(entropy, posterior_threshold),
+                                  posterior_alpha * torch.exp(-entropy))
+        ok = p_token > threshold
+    following = bufs.retrieve_indices[:, 1:]  # (paths, depth) node ids, -1 padding
+    real = following >= 0
+    accepted = ok[(following - 1).clamp(min=0)] & real  # node i's verdict is ok[i - 1]
+    lengths = accepted.long().cumprod(dim=1).sum(dim=1)  # (paths,)
+    accept_length = int(lengths.max())
+    if accept_length == 0:
+        return 0, 0
+    if temperature == 0:
+        return int(lengths.argmax()), accept_length
+    longest = torch.nonzero(lengths == accept_length)[:, 0]  # ties: the likeliest path wins
+    on_path = (following[longest, :accept_length] - 1)  # (ties, accepted) all real nodes
+    likelihood = torch.log(p_token[on_path]).sum(dim=-1)
+    return int(longest[likelihood.argmax()]), accept_length
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. Generation
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass
+class MedusaStep:
+    """One step of ``medusa_generate(..., trace=True)``: the tree it decoded and what it kept.
+
+    tree_tokens: the N+1 tokens, root first; probs: each one's probability under what proposed
+    it (the base model's softmax for the root, head d's for a node at depth d); predicted: the
+    base model's argmax after each node (what it says comes next there); row: the chosen row of
+    ``retrieve_indices``; path: the kept nodes, root first (the step's tokens are
+    ``tree_tokens[path]``, trimmed at max_new_tokens or EOS as the output is).
+    """
+
+    tree_tokens: list[int]
+    probs: list[float]
+    predicted: list[int]
+    row: int
+    path: list[int]
+
+
+@dataclass
 class MedusaOutput:
     """sequences: (1, prompt + generated); accept_lengths: per step (one forward pass each),
     the candidate tokens kept beyond the base model's own token (after trimming to
-    max_new_tokens or EOS), so generated = steps + sum(accept_lengths)."""
+    max_new_tokens or EOS), so generated = steps + sum(accept_lengths). steps: with
+    ``trace=True``, one ``MedusaStep`` per step; buffers: the tree's ``MedusaBuffers``."""
 
     sequences: torch.Tensor
     accept_lengths: list[int]
+    steps: list[MedusaStep] | None = None
+    buffers: MedusaBuffers | None = field(default=None, repr=False)
 
     @property
     def tokens_per_step(self) -> float:
         return 1 + sum(self.accept_lengths) / max(len(self.accept_lengths), 1)
+
+
+def _trace_step(logits, head_logits, tree_tokens, node_logits, bufs, row, path) -> MedusaStep:
+    """What ``MedusaStep`` records, from one step's tensors (see medusa_generate)."""
+    proposer = torch.cat((torch.softmax(logits, -1)[None], torch.softmax(head_logits, -1)))
+    depth = bufs.position_ids  # (N+1,) 0 for the root, d for head d's nodes
+    probs = proposer[depth, tree_tokens]  # (N+1,)
+    return MedusaStep(tree_tokens.tolist(), [round(float(x), 5) for x in probs],
+                      node_logits.argmax(dim=-1).tolist(), row, path)
 
 
 def _keep_path(cache, past: int, nodes: torch.Tensor) -> None:
@@ -434,8 +587,8 @@ def _keep_path(cache, past: int, nodes: torch.Tensor) -> None:
 
 def medusa_generate(model, heads, input_ids: torch.Tensor, max_new_tokens: int = 64,
                     choices=None, temperature: float = 0.0, posterior_threshold: float = 0.09,
-                    posterior_alpha: float = 0.3, eos_token_id: int | None = None
-                    ) -> MedusaOutput:
+                    posterior_alpha: float = 0.3, eos_token_id: int | None = None,
+                    trace: bool = False) -> MedusaOutput:
     """Continue ``input_ids`` (1, prompt) by up to ``max_new_tokens`` with Medusa decoding.
 
     heads: ``MedusaHeads`` (or any module mapping hidden states (dim,) to (num_heads, vocab)),
@@ -443,25 +596,26 @@ def medusa_generate(model, heads, input_ids: torch.Tensor, max_new_tokens: int =
         its ``MedusaBuffers``. temperature 0 is greedy acceptance (the output is plain greedy
         decoding's); above 0, typical acceptance with epsilon = posterior_threshold and
         alpha = posterior_alpha. Generation stops after ``eos_token_id`` if given.
+        trace: also record every step's tree and verdicts (``out.steps``), for the viewer.
     """
     bufs = choices if isinstance(choices, MedusaBuffers) else medusa_buffers(choices)
     bufs = bufs.to(input_ids.device)
     _check_generate(model, heads, input_ids, max_new_tokens, bufs, temperature,
                     posterior_threshold, posterior_alpha)
     prompt_len = input_ids.shape[1]
-    generated, accept_lengths = [], []
+    generated, accept_lengths, steps = [], [], []
     with torch.no_grad():
         cache = model.new_cache(max_len=prompt_len + max_new_tokens + bufs.num_nodes - 1)
         hidden = model.hidden_states(input_ids, cache=cache)[0, -1]  # (dim,) the last token's
         logits = model.output(hidden)  # (vocab,) the next token's
         while len(generated) < max_new_tokens:
-            tree_tokens, candidates = generate_candidates(logits, heads(hidden), bufs)
+            head_logits = heads(hidden)  # (num_heads, vocab)
+            tree_tokens, _ = generate_candidates(logits, head_logits, bufs)
             past = cache.length
             tree_hidden = _decode_tree(model, tree_tokens, bufs, cache)  # (N+1, dim)
             node_logits = model.output(tree_hidden)  # (N+1, vocab)
-            path_logits = node_logits[bufs.retrieve_indices.clamp(min=0)]  # (paths, depth+1, V)
-            best, accepted = evaluate_posterior(path_logits, candidates, temperature,
-                                                posterior_threshold, posterior_alpha)
+            best, accepted = evaluate_tree(node_logits, tree_tokens, bufs, temperature,
+                                           posterior_threshold, posterior_alpha)
             nodes = bufs.retrieve_indices[best, :accepted + 1]  # (accepted + 1,) root first
             _keep_path(cache, past, nodes)
             tokens = tree_tokens[nodes].tolist()[:max_new_tokens - len(generated)]
@@ -469,11 +623,15 @@ def medusa_generate(model, heads, input_ids: torch.Tensor, max_new_tokens: int =
                 tokens = tokens[:tokens.index(eos_token_id) + 1]
             generated += tokens
             accept_lengths.append(len(tokens) - 1)
+            if trace:
+                steps.append(_trace_step(logits, head_logits, tree_tokens, node_logits, bufs,
+                                         best, nodes[:len(tokens)].tolist()))
             if eos_token_id is not None and tokens[-1] == eos_token_id:
                 break
             hidden, logits = tree_hidden[nodes[-1]], node_logits[nodes[-1]]  # the next root's
     new = torch.tensor(generated, dtype=input_ids.dtype, device=input_ids.device)
-    return MedusaOutput(torch.cat((input_ids, new[None]), dim=1), accept_lengths)
+    return MedusaOutput(torch.cat((input_ids, new[None]), dim=1), accept_lengths,
+                        steps if trace else None, bufs)
 
 
 # ---------------------------------------------------------------------------------------------
