@@ -200,3 +200,55 @@ def test_committed_heads_beat_untrained_ones_and_are_small():
         assert good["head_top1"][k] > bad["head_top1"][k] + 0.1, k
     assert good["head_top1"][0] > good["head_top1"][-1]  # farther ahead is harder
     assert m["history"][-1] < m["history"][0] / 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Medusa-2: the backbone trained with the heads
+# ---------------------------------------------------------------------------------------------
+
+
+def test_medusa2_loss_is_the_models_loss_plus_the_weighted_heads_loss():
+    model = tiny_model()
+    heads = MedusaHeads.from_model(model, num_heads=2, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    batch = torch.randint(0, VOCAB_SIZE, (2, 9), generator=gen)
+    total, own, per_head = medusa_heads.medusa2_loss(model, heads, batch, heads_weight=0.3)
+    logits = model(batch[:, :-1])  # (2, 8, vocab): the model's forward, not its hidden states
+    by_hand_own = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), batch[:, 1:].reshape(-1))
+    head_logits = heads(model.hidden_states(batch[:, :-1]))
+    by_hand_heads = sum(0.8**k * F.cross_entropy(head_logits[k, :, :8 - k - 1].reshape(
+        -1, VOCAB_SIZE), batch[:, k + 2:].reshape(-1)) for k in range(2))
+    assert own == pytest.approx(by_hand_own.item(), rel=1e-5)
+    assert total.item() == pytest.approx(by_hand_own.item() + 0.3 * by_hand_heads.item(),
+                                         rel=1e-5)
+    assert [round(x, 4) for x in per_head] == pytest.approx(
+        [F.cross_entropy(head_logits[k, :, :8 - k - 1].reshape(-1, VOCAB_SIZE),
+                         batch[:, k + 2:].reshape(-1)).item() for k in range(2)], rel=1e-3)
+    total.backward()  # both the backbone and the heads get gradients
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert all(p.grad is not None for p in heads.parameters())
+
+
+@pytest.mark.parametrize("heads_weight", [0.2, 0.0])
+def test_medusa2_trains_backbone_and_heads_reproducibly(heads_weight):
+    def run():
+        model = tiny_model()
+        heads = MedusaHeads.from_model(model, num_heads=2, seed=0)
+        before = [p.clone() for p in model.parameters()], [p.clone() for p in heads.parameters()]
+        history = medusa_heads.train_medusa2(model, heads, steps=3, batch_size=2, seq_len=16,
+                                             heads_weight=heads_weight, max_documents=40,
+                                             progress=False)
+        return model, heads, before, history
+
+    model, heads, (model_before, heads_before), history = run()
+    assert len(history["own_loss"]) == 3 and len(history["head_losses"]) == 3
+    assert all(len(x) == 2 for x in history["head_losses"])
+    assert any(not torch.equal(a, b) for a, b in zip(model_before, model.parameters(),
+                                                      strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(heads_before, heads.parameters(),
+                                                      strict=True))
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    again = run()
+    assert again[3] == history
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again[0].parameters(),
+                                                 strict=True))

@@ -25,6 +25,11 @@ schedule, gradient clipping.
     model, tok = zoo.load("base")
     heads = MedusaHeads.from_zoo("base", model=model)
     out = medusa_generate(model, heads, ids, max_new_tokens=64)
+
+Medusa-2 trains the backbone together with its heads: ``medusa2_loss`` adds the model's own
+next-token loss to the heads' (weighted by lambda_0), and ``train_medusa2`` runs a short joint
+run in place, the backbone at a smaller learning rate than the heads. The zoo keeps Medusa-1
+heads only; chapter 7 demonstrates Medusa-2 on a few steps.
 """
 
 from __future__ import annotations
@@ -153,12 +158,12 @@ def evaluate_heads(model, heads: MedusaHeads, windows_: torch.Tensor, head_decay
                    batch_size: int = 16) -> dict:
     """Held-out scores over ``windows_`` (n, seq + 1): the weighted loss, each head's mean loss
     and top-1 accuracy (its argmax is the token k + 2 ahead), and the model's own top-1
-    accuracy on the next token, for comparison. Puts the heads back in their mode."""
+    accuracy and loss on the next token, for comparison. Puts the heads back in their mode."""
     was_training = heads.training
     heads.eval()
     num_heads = heads.num_heads
     loss_sums, hits = [0.0] * num_heads, [0] * num_heads
-    counts, own_hits, own_count = [0] * num_heads, 0, 0
+    counts, own_hits, own_count, own_loss = [0] * num_heads, 0, 0, 0.0
     for i in range(0, len(windows_), batch_size):
         batch = windows_[i:i + batch_size]  # (b, seq + 1)
         hidden = backbone_hidden(model, batch)  # (b, seq, dim)
@@ -171,14 +176,80 @@ def evaluate_heads(model, heads: MedusaHeads, windows_: torch.Tensor, head_decay
                                             reduction="sum").item()
             hits[k] += int((logits.argmax(dim=-1) == targets).sum())
             counts[k] += targets.numel()
-        own_hits += int((model.output(hidden).argmax(dim=-1) == batch[:, 1:]).sum())
+        own_logits = model.output(hidden)  # (b, seq, vocab) the model's own next token
+        own_hits += int((own_logits.argmax(dim=-1) == batch[:, 1:]).sum())
+        own_loss += F.cross_entropy(own_logits.flatten(0, 1), batch[:, 1:].flatten(),
+                                    reduction="sum").item()
         own_count += batch[:, 1:].numel()
     heads.train(was_training)
     head_losses = [s / c for s, c in zip(loss_sums, counts, strict=True)]
     return {"loss": sum(head_decay**k * loss for k, loss in enumerate(head_losses)),
             "head_losses": head_losses,
             "head_top1": [h / c for h, c in zip(hits, counts, strict=True)],
-            "base_top1": own_hits / own_count}
+            "base_top1": own_hits / own_count, "base_loss": own_loss / own_count}
+
+
+# ---------------------------------------------------------------------------------------------
+# Medusa-2: the backbone trained with its heads
+# ---------------------------------------------------------------------------------------------
+
+
+def medusa2_loss(model, heads: MedusaHeads, windows_: torch.Tensor, head_decay: float = 0.8,
+                 heads_weight: float = 0.2) -> tuple[torch.Tensor, float, list[float]]:
+    """Medusa-2's objective: the model's own next-token loss plus ``heads_weight`` (the paper's
+    lambda_0) times Medusa-1's heads loss, both through the backbone (not frozen).
+
+    The model's own loss is the anchor: without it, gradients from the heads would move the
+    backbone wherever the heads guess best and the model's own next token would get worse.
+    Returns the total (to back-propagate), the model's own loss and each head's loss.
+    """
+    hidden = model.hidden_states(windows_[:, :-1])  # (batch, seq, dim), with gradients
+    own = F.cross_entropy(model.output(hidden).flatten(0, 1), windows_[:, 1:].flatten())
+    heads_loss, per_head = medusa_loss(heads(hidden), windows_, head_decay)
+    return own + heads_weight * heads_loss, own.item(), per_head
+
+
+def train_medusa2(model, heads: MedusaHeads, steps: int = 30, batch_size: int = 8,
+                  seq_len: int = 64, backbone_lr: float = 3e-4, heads_lr: float = 1e-3,
+                  heads_weight: float = 0.2, head_decay: float = 0.8, seed: int = 0,
+                  max_documents: int | None = 2000, progress: bool = True) -> dict:
+    """A short Medusa-2 run, in place: ``model`` and ``heads`` trained together on the course
+    corpus with ``medusa2_loss``, the backbone at a smaller learning rate than the heads (the
+    paper's differential learning rates; it also starts from trained Medusa-1 heads, its
+    warm-up). ``heads_weight=0`` with a trainable backbone is the cautionary run: the heads'
+    loss alone. Returns per step ``own_loss`` (the model's) and ``head_losses``.
+    Pass copies (``copy.deepcopy``) to keep the zoo's model and heads as they were.
+    """
+    from tqdm.auto import tqdm
+
+    model.train().requires_grad_(True)
+    heads.train().requires_grad_(True)
+    stream, _ = token_stream("train", seed=seed, max_documents=max_documents)
+    batches = shuffled_batches(windows(stream, seq_len), batch_size, seed=seed)
+    groups = [{"params": [p for p in model.parameters()], "lr": backbone_lr},
+              {"params": [p for p in heads.parameters()], "lr": heads_lr}]
+    optimizer = torch.optim.AdamW(groups, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=0.0)
+    own_history, head_history = [], []
+    for _ in tqdm(range(steps), desc="Medusa-2", disable=not progress, unit="step"):
+        optimizer.zero_grad(set_to_none=True)
+        if heads_weight > 0:
+            loss, own, per_head = medusa2_loss(model, heads, next(batches), head_decay,
+                                               heads_weight)
+        else:  # the heads' loss alone, through an unfrozen backbone
+            batch = next(batches)
+            hidden = model.hidden_states(batch[:, :-1])
+            loss, per_head = medusa_loss(heads(hidden), batch, head_decay)
+            with torch.no_grad():
+                own = F.cross_entropy(model.output(hidden).flatten(0, 1),
+                                      batch[:, 1:].flatten()).item()
+        loss.backward()
+        clip_grad_norm([*model.parameters(), *heads.parameters()], 1.0)
+        optimizer.step()
+        own_history.append(round(own, 4))
+        head_history.append([round(x, 4) for x in per_head])
+    model.eval().requires_grad_(False)
+    heads.eval()
+    return {"own_loss": own_history, "head_losses": head_history}
 
 
 # ---------------------------------------------------------------------------------------------
