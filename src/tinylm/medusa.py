@@ -499,12 +499,12 @@ def evaluate_tree(node_logits: torch.Tensor, tree_tokens: torch.Tensor, bufs: Me
     path. Here each node is judged once, by its parent's logits, and the verdicts are then
     read along the paths: with the 63-node tree, 64 rows instead of 42 x 5 = 210.
     """
-    parents = bufs.parents  # (N+1,) the root's is -1
-    judge = node_logits[parents[1:]]  # (N, vocab) what the model predicts before node i
+    parents = bufs.parents[1:]  # (N,) each node's parent (the root has none)
     token = tree_tokens[1:]  # (N,)
     if temperature == 0:
-        ok = token == judge.argmax(dim=-1)  # (N,)
+        ok = token == node_logits.argmax(dim=-1)[parents]  # (N,) the parent's argmax
     else:
+        judge = node_logits[parents]  # (N, vocab) what the model predicts before node i
         p = torch.softmax(judge / temperature, dim=-1)  # (N, vocab)
         p_token = p.gather(-1, token[:, None])[:, 0]  # (N,)
         entropy = -(p * torch.log(p + 1e-5)).sum(dim=-1)
