@@ -13,6 +13,7 @@ folder says how to add one):
     bpe_merges       BPEMergesViewer: a text split into tokens as BPE applies its merges
     automaton        AutomatonExplorer: a regex's automaton and the tokens each state allows
     speculative_dashboard  SpeculativeDashboard: drafts kept and rejected, speed-up against gamma
+    medusa_tree      MedusaTreeViewer: Medusa's tree of guesses, its attention mask, the kept paths
 
 common.js and common.css hold what the widgets share; _assets.py puts them together.
 """
@@ -22,6 +23,7 @@ from tinylm.widgets.automaton import AutomatonExplorer, automaton_state
 from tinylm.widgets.beam_tree import BEAM_STATUSES, BeamTreeViewer, beam_tree_state
 from tinylm.widgets.bpe_merges import BPEMergesViewer, bpe_merges_state
 from tinylm.widgets.kv_calculator import KVCacheCalculator
+from tinylm.widgets.medusa_tree import MedusaTreeViewer, medusa_tree_state
 from tinylm.widgets.ngram_explorer import NextTokenExplorer
 from tinylm.widgets.projector import EmbeddingProjector, pca_3d, quantize_rows
 from tinylm.widgets.speculative_dashboard import (
@@ -38,4 +40,5 @@ __all__ = [
     "BPEMergesViewer", "bpe_merges_state",
     "AutomatonExplorer", "automaton_state",
     "SpeculativeDashboard", "speculative_dashboard_state",
+    "MedusaTreeViewer", "medusa_tree_state",
 ]
