@@ -146,7 +146,7 @@ function render({ model, el }) {
       }
     }
     nodeEls = step.tokens.map((token, i) => {
-      const cls = `tmt-node ${STATUS_CLASS[step.status[i]]}` + (i === step.next ? " tmt-next" : "");
+      const cls = `tmt-node ${STATUS_CLASS[step.status[i]]}` + (i === step.next ? " tmt-row-next" : "");
       const g = svg("g", { class: cls, transform: `translate(${x(i)},${y(i)})`, tabindex: 0,
                            "data-node": i, "data-token": token, "data-status": step.status[i],
                            "aria-label": nodeText(i) }, plot);
