@@ -2,7 +2,7 @@
 
 The book (pydata-sphinx-theme) says which with `data-theme` on <html>, JupyterLab with
 `data-jp-theme-light` on <body>; common.css gives `.tinylm-widget` dark colours for both. One
-page shows all six widgets, built from small states here and drawn by the book's offline
+page shows seven widgets, built from small states here and drawn by the book's offline
 scripts (as in test_beam_tree_browser.py: no `make book` needed, only `npm ci`). The tests
 switch the theme and read the computed colours back, and the pixels of the attention viewer's
 canvas, which reads its colours from the theme when it draws and redraws on a switch.
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from _chromium import Problems, open_widget_page
 from test_beam_tree_widget import decode, fake_trace
+from test_medusa_tree_widget import fake_output
 
 from tinylm.widgets import (
     AttentionViewer,
@@ -24,6 +25,7 @@ from tinylm.widgets import (
     BPEMergesViewer,
     EmbeddingProjector,
     KVCacheCalculator,
+    MedusaTreeViewer,
     NextTokenExplorer,
 )
 
@@ -36,6 +38,7 @@ ROOTS = {  # element id on the page -> the class of the widget's root element
     "attention": "tinylm-attention",
     "beam": "tinylm-beam-tree",
     "bpe": "tinylm-bpe-merges",
+    "medusa": "tinylm-medusa-tree",
 }
 LIGHT = {"background": "rgb(255, 255, 255)", "color": "rgb(34, 34, 34)",
          "accent": "#4c78a8"}
@@ -71,6 +74,7 @@ def session(browser, tmp_path_factory) -> Iterator[Session]:
         "attention": AttentionViewer([f"t{i}" for i in range(T)], attention_weights()),
         "beam": BeamTreeViewer(fake_trace(), decode, prompt="Once"),
         "bpe": BPEMergesViewer(text="the lowest", max_merges=300),
+        "medusa": MedusaTreeViewer(None, fake_output()),
     }
     with open_widget_page(browser, tmp_path_factory.mktemp("theme"), "themes", widgets,
                           viewport={"width": 900, "height": 800}) as (tab, problems):
