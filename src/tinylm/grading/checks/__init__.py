@@ -5,8 +5,8 @@
   expected-vs-got message at the first mismatch, and note when an exercise builds on an earlier
   one that is still wrong.
 - `ngrams` (lab 1), `embeddings` (lab 2), `llama` (lab 3), `tokens_and_training` (lab 3b),
-  `generation` (lab 4), `structured` (lab 5), `speculative` (lab 6): one function per graded
-  cell, taking the student's functions or classes as arguments.
+  `generation` (lab 4), `structured` (lab 5), `speculative` (lab 6), `medusa` (lab 7): one
+  function per graded cell, taking the student's functions or classes as arguments.
 
 A graded cell only names what it checks and calls its check::
 
