@@ -62,8 +62,9 @@ def run(args):
     sentences of `tinylm.data.wiki_sentences` and written with `NGramLM.to_arpa`; KenLM's
     Python module (`kenlm.Model`, its default probing hash tables) loads that file. Both then
     score every test sentence: *tinylm* with one call, `NGramLM.sentence_logprobs(sentences)`
-    (the whole batch at once: token ids, then NumPy binary searches over the sorted n-gram
-    keys of each level); *KenLM* with `Model.score(text)` on each sentence in a Python loop
+    (the whole batch at once: a dict look-up per word for its id, then a Numba kernel walking
+    the backoff form as KenLM does, one hash table per order, built on the first call: the
+    warm-up); *KenLM* with `Model.score(text)` on each sentence in a Python loop
     (from one `<s>`, `</s>` included). Each gets its input ready beforehand: lists of tokens for
     ours, space-joined strings for KenLM. Fitting, writing and loading are not timed.
 

@@ -95,3 +95,58 @@ def test_key_range_is_checked():
     check_key_range(50_000, 4)
     with pytest.raises(ValueError, match="use a lower order"):
         check_key_range(50_000, 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring in the backoff form (KenLM's walk) against the interpolated reference
+# ---------------------------------------------------------------------------------------------
+
+
+def interpolated_sentence_logprobs(lm, sentences):
+    """The reference: each predicted token's interpolated probability (``NGramLM._probs``,
+    the formula level by level), summed per sentence."""
+    logp = lm._target_logprobs(sentences)
+    sizes = np.array([len(s) + 1 for s in sentences])
+    return np.add.reduceat(logp, np.cumsum(sizes) - sizes)
+
+
+# The hash multiplies wrap around 2**64 on purpose; run as plain Python (NUMBA_DISABLE_JIT=1),
+# NumPy says so for every scalar product.
+WRAPAROUND = pytest.mark.filterwarnings("ignore:overflow encountered in scalar multiply")
+
+
+@WRAPAROUND
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+@pytest.mark.parametrize("discount", [0.75, 1.0])
+def test_backoff_walk_scores_as_the_interpolated_model(order, discount):
+    from tinylm import data
+    from tinylm.ngram import NGramLM
+
+    train = data.wiki_sentences("train")[:800]
+    held_out = data.wiki_sentences("test")[:300]
+    held_out += [[], ["zzz-unseen"], ["zzz-unseen", "the", "zzz-unseen"], train[0][:3],
+                 ["<unk>", "of"]]
+    lm = NGramLM(order, "kneser_ney", discount=discount).fit(train)
+    ours = lm.sentence_logprobs(held_out)
+    np.testing.assert_allclose(ours, interpolated_sentence_logprobs(lm, held_out), rtol=1e-10)
+    again = lm.sentence_logprobs(held_out[::-1])  # the tables are reused, in any order
+    np.testing.assert_allclose(again, ours[::-1], rtol=1e-12)
+
+
+@WRAPAROUND
+def test_backoff_tables_hold_every_ngram_once_and_probe_them_back():
+    from tinylm import data
+    from tinylm.ngram import NGramLM
+    from tinylm.ngram_kernels import EMPTY, SLOT
+
+    lm = NGramLM(3, "kneser_ney").fit(data.wiki_sentences("train")[:300])
+    unigram_logp, _, slots, starts, bits, _, _ = lm._backoff_tables()
+    assert np.isfinite(unigram_logp[lm._levels[0].keys]).all()
+    listed = np.ones(len(lm.vocab), bool)
+    listed[lm._levels[0].keys] = False
+    assert np.isnan(unigram_logp[listed]).all()  # never listed: no probability of its own
+    for m in (1, 2):
+        table = slots[SLOT * starts[m]:SLOT * (starts[m] + (1 << bits[m]))].reshape(-1, SLOT)
+        keys = table[table[:, 0] != EMPTY, 0]
+        assert sorted(keys.tolist()) == lm._levels[m].keys.tolist()
+        assert len(keys) * 4 <= len(table)  # a quarter full at most

@@ -26,7 +26,17 @@ from itertools import chain, repeat
 
 import numpy as np
 
-from tinylm.ngram_kernels import check_key_range, context_totals, continuation_counts, count_ngrams
+from tinylm.ngram_kernels import (
+    EMPTY,
+    SLOT,
+    backoff_sentence_logprobs,
+    check_key_range,
+    context_totals,
+    continuation_counts,
+    count_ngrams,
+    fill_table,
+    table_bits,
+)
 
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 SMOOTHINGS = ("mle", "add_k", "kneser_ney")
@@ -112,6 +122,7 @@ class NGramLM:
             ctx_keys, totals, types = context_totals(keys, values, V)
             self._levels.append(_Level(keys, values, ctx_keys, totals, types))
         self.n_train_tokens = int(targets.shape[0])
+        self._backoff = None  # the backoff tables, made by the first sentence_logprobs
         self._fitted = True
         return self
 
@@ -190,11 +201,24 @@ class NGramLM:
         return float(np.exp(-np.mean(logp)))
 
     def sentence_logprobs(self, sentences: Iterable[Sequence[str]]) -> np.ndarray:
-        """log P(sentence) for each sentence, scored all at once: an array of floats."""
+        """log P(sentence) for each sentence, scored all at once: an array of floats.
+
+        A Kneser-Ney model scores in its backoff form, from one hash table per level (built
+        on the first call; see ``tinylm.ngram_kernels``), as KenLM does; the other smoothings
+        add up their interpolated probabilities.
+        """
+        self._check_fitted()
         sentences = _check_sentences(sentences)
+        sizes = np.fromiter(map(len, sentences), np.int64, len(sentences))
+        if self.smoothing == "kneser_ney":
+            unknown = self.index[UNK]  # one dict lookup per word, no list in between
+            words = np.fromiter(map(self.index.get, chain.from_iterable(sentences),
+                                    repeat(unknown)), np.int64, int(sizes.sum()))
+            return backoff_sentence_logprobs(words, sizes, self.order, len(self.vocab),
+                                             self.index[BOS], self.index[EOS],
+                                             *self._backoff_tables(), -math.log(len(self.vocab)))
         logp = self._target_logprobs(sentences)  # words and </s> of every sentence, in order
-        sizes = np.fromiter((len(sent) + 1 for sent in sentences), np.int64, len(sentences))
-        return np.add.reduceat(logp, np.cumsum(sizes) - sizes)  # every sentence has its </s>
+        return np.add.reduceat(logp, np.cumsum(sizes + 1) - (sizes + 1))  # each has its </s>
 
     def _target_logprobs(self, sentences: list[list[str]]) -> np.ndarray:
         self._check_fitted()
@@ -259,6 +283,50 @@ class NGramLM:
         count = _find(level.keys, ctx_keys * V + words, level.values)[0]
         total, types = _find(level.ctx_keys, ctx_keys, level.totals, level.types)
         return count, total, types
+
+    def _backoff_tables(self) -> tuple:
+        """The model in backoff form for ``backoff_sentence_logprobs``: per level, log P(w | c)
+        for each n-gram (c, w) the level counted and log b(c, w), its weight as a context one
+        level up (b(c) = d N(c) / T(c): what a word never counted after c gets of the shorter
+        context's probability; 0 where (c, w) is no context). Made once, on the first call."""
+        if self._backoff is not None:
+            return self._backoff
+        V, d = len(self.vocab), self.discount
+
+        def as_context(keys: np.ndarray, m: int) -> np.ndarray:
+            """log b of n-gram ``keys`` as contexts of level m (0 where not one)."""
+            logb = np.zeros(len(keys))
+            if m < self.order and len(self._levels[m].ctx_keys):
+                level = self._levels[m]
+                idx = np.minimum(np.searchsorted(level.ctx_keys, keys), len(level.ctx_keys) - 1)
+                hit = level.ctx_keys[idx] == keys
+                logb[hit] = np.log(d * level.types[idx[hit]] / level.totals[idx[hit]])
+            return logb
+
+        levels = []
+        for m, level in enumerate(self._levels):  # m: context length
+            grams = _unpack(level.keys, m + 1, V)  # (n, m + 1) oldest first
+            with np.errstate(divide="ignore"):
+                logp = np.log(self._probs(grams[:, -1], grams[:, :-1]))
+            levels.append((level.keys, logp, as_context(level.keys, m + 1)))
+        unigram_logp, unigram_logb = np.full(V, np.nan), np.zeros(V)
+        unigram_logp[levels[0][0]], unigram_logb[levels[0][0]] = levels[0][1], levels[0][2]
+
+        bits = np.array([0] + [table_bits(len(keys)) for keys, _, _ in levels[1:]], np.int64)
+        sizes = np.where(np.arange(len(bits)) > 0, 1 << bits, 0)
+        starts = (np.cumsum(sizes) - sizes).astype(np.int64)
+        slots = np.full(SLOT * max(int(sizes.sum()), 1), EMPTY, dtype=np.int64)
+        for m in range(1, self.order):
+            fill_table(slots, starts[m], bits[m], *levels[m])
+
+        bos = self.index[BOS]
+        start_logb = np.zeros(self.order)  # the contexts of a sentence's first word: <s> x j
+        for j in range(1, self.order):
+            start_logb[j] = as_context(np.array([sum(bos * V**i for i in range(j))]), j)[0]
+        empty_logb = float(as_context(np.array([0]), 0)[0])
+        self._backoff = (unigram_logp, unigram_logb, slots, starts, bits, start_logb,
+                         empty_logb)
+        return self._backoff
 
     # -- the ARPA backoff format (KenLM, SRILM) ---------------------------------------------
 

@@ -18,6 +18,10 @@ position that is not a ``<s>`` marker). The k-gram *ending* at a target position
 Fast versions (Numba kernels + NumPy sort)   Plain references (same results, easy to read)
 ``count_ngrams``                             ``count_ngrams_reference``
 ``continuation_counts``                      ``continuation_counts_reference``
+``backoff_sentence_logprobs``                ``NGramLM``'s interpolation, level by level
+
+Scoring uses the model in its backoff form (the form of ARPA files and KenLM), one hash table
+per level: see the section "Scoring in the backoff form" below.
 """
 
 from __future__ import annotations
@@ -129,6 +133,127 @@ def context_totals(keys, values, base):
         if values[i] > 0:
             types[m] += 1
     return ctx[: m + 1], totals[: m + 1], types[: m + 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring in the backoff form: hash tables and KenLM's walk
+# ---------------------------------------------------------------------------------------------
+#
+# A Kneser-Ney model in backoff form (see ``NGramLM.to_arpa``) keeps, for every n-gram g it
+# counted, log P(last word | the rest) and log b(g), the backoff weight of g as a context (0
+# if g is no context). Then
+#
+#     log P(w | c) = log P(w | c_k) + log b(c_{k+1}) + ... + log b(c)
+#
+# with c_k the last k tokens of c and (c_k, w) the longest n-gram ending in w that the model
+# lists (below the unigrams sits the uniform 1 / V, and b of the empty context). Two facts
+# make this fast, as in KenLM (Heafield 2011):
+# - listing is closed under suffixes (an n-gram is listed only if its suffix is), so the walk
+#   goes up from the unigram and stops at the first n-gram not listed;
+# - the weights b(c_j) of the next word's contexts are those of the n-grams just found, so the
+#   walk carries them to the next word instead of looking them up again. (A context is listed
+#   as an n-gram one level down, except the contexts of <s> markers alone, which only the
+#   first word of a sentence has: they start the walk.)
+# Unigrams are a plain array; each higher level is an open-addressing hash table (linear
+# probing, a quarter full) whose slot holds three 64-bit numbers: the key, log P and log b.
+
+EMPTY = np.int64(-1)  # a free slot; keys are >= 0
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / the golden ratio
+SLOT = 3  # int64s per slot: the key, then the float64 bits of log P and of log b
+
+
+def table_bits(n: int) -> int:
+    """log2 of a table size that keeps ``n`` keys at most a quarter full."""
+    return max(1, int(4 * max(n, 1) - 1).bit_length())
+
+
+@njit(cache=True, inline="always")
+def _home(key, bits):
+    """The slot a key hashes to: the top ``bits`` bits of key x GOLDEN (mod 2**64)."""
+    return np.int64((np.uint64(key) * GOLDEN) >> np.uint64(64 - bits))
+
+
+@njit(cache=True)
+def fill_table(slots, start, bits, keys, logp, logb):
+    """Insert the n-grams ``keys`` (n,) with their ``logp`` and ``logb`` (n,) into the table of
+    2**bits slots from slot ``start`` of ``slots`` (all EMPTY before). Keys must be distinct."""
+    mask = (1 << bits) - 1
+    as_floats = slots.view(np.float64)
+    for i in range(keys.shape[0]):
+        j = _home(keys[i], bits)
+        while slots[SLOT * (start + j)] != EMPTY:
+            j = (j + 1) & mask
+        at = SLOT * (start + j)
+        slots[at] = keys[i]
+        as_floats[at + 1] = logp[i]
+        as_floats[at + 2] = logb[i]
+
+
+@njit(cache=True, inline="always")
+def _probe(slots, start, bits, key):
+    """Where ``key`` sits in the table (an index into ``slots``), or -1."""
+    mask = (1 << bits) - 1
+    j = _home(key, bits)
+    while True:
+        at = SLOT * (start + j)
+        found = slots[at]
+        if found == key:
+            return at
+        if found == EMPTY:
+            return -1
+        j = (j + 1) & mask
+
+
+@njit(cache=True)
+def backoff_sentence_logprobs(words, lengths, order, base, bos, eos, unigram_logp,
+                              unigram_logb, slots, starts, bits, start_logb, empty_logb,
+                              log_uniform):
+    """log P(sentence) of each sentence, by KenLM's walk over the backoff tables.
+
+    words:   (total,) int64 ids of every sentence's words, one sentence after another
+    lengths: (n_sentences,) their lengths; each sentence is read after ``order - 1`` ``bos``
+             and also predicts ``eos`` at its end
+    unigram_logp, unigram_logb: (V,) per word (log P NaN for a word the model never lists)
+    slots, starts, bits: level m's table (m = 1 .. order-1) starts at slot ``starts[m]`` and
+             has 2**bits[m] slots (``SLOT`` int64s each)
+    start_logb: (order,) log b(<s> x j) for j < order, the contexts of a sentence's first word
+    empty_logb, log_uniform: log b of the empty context, log(1 / V)
+    returns: (n_sentences,) float64
+    """
+    as_floats = slots.view(np.float64)
+    out = np.empty(lengths.shape[0])
+    logb = np.empty(order + 1)  # logb[j]: log b of the j tokens before the word (j >= 1)
+    found_logb = np.empty(order + 1)  # the same for the next word, filled by the walk
+    first = 0
+    for s in range(lengths.shape[0]):
+        n = lengths[s]
+        logb[:order] = start_logb
+        total = 0.0
+        for t in range(n + 1):
+            w = words[first + t] if t < n else eos
+            logp = unigram_logp[w]
+            if np.isnan(logp):  # never listed: the uniform, after every context's weight
+                logp, k = empty_logb + log_uniform, 0
+            else:
+                found_logb[1] = unigram_logb[w]
+                key, power, k = w, base, 1  # k: tokens in the longest listed n-gram so far
+                for m in range(1, order):  # up: (1 token, w), (2 tokens, w), ...
+                    before = words[first + t - m] if t - m >= 0 else bos
+                    key += before * power
+                    power *= base
+                    at = _probe(slots, starts[m], bits[m], key)
+                    if at < 0:
+                        break
+                    logp, k = as_floats[at + 1], m + 1
+                    found_logb[m + 1] = as_floats[at + 2]
+            for j in range(max(k, 1), order):  # the contexts longer than the listed n-gram
+                logp += logb[j]
+            total += logp
+            for j in range(1, order):  # the next word's contexts end with this word
+                logb[j] = found_logb[j] if j <= k else 0.0
+        out[s] = total
+        first += n
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
