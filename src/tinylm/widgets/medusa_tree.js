@@ -140,9 +140,10 @@ function render({ model, el }) {
       svg("rect", { width: boxW, height: bh, rx: 4 }, g);
       const label = visible(text(step.predicted[end]));
       svg("text", { x: 4, y: oneLine ? bh / 2 + 4 : 12 }, g).textContent =
-        short(`\u2192 ${label}`, Math.floor((boxW - 8) / CHAR_W));
-      if (!oneLine) {
-        svg("text", { class: "tmt-sub", x: 4, y: bh - 4 }, g).textContent = "base model";
+        short(oneLine ? `\u2192 ${label}` : label, Math.floor((boxW - 8) / CHAR_W));
+      if (!oneLine) {  // on two lines, the second says whose token it is
+        svg("text", { class: "tmt-sub", x: 4, y: bh - 4 }, g).textContent =
+          boxW >= 62 ? "base model" : "base";
       }
     }
     nodeEls = step.tokens.map((token, i) => {
@@ -295,24 +296,30 @@ function render({ model, el }) {
   // ---- the step in words ----
   function drawVerdict() {
     const kept = step.path.map((n) => text(step.tokens[n]));
-    const end = step.path[step.path.length - 1];
+    const end = step.path[step.path.length - 1], head = tree.depth[end] + 1;
     const refused = children[end].filter((n) => step.status[n] === "r");
     const cut = children[end].filter((n) => step.status[n] === "c");
-    let line = `Step ${s + 1}: kept ${quoted(kept.join(""))}, the base model's token` +
-      (step.accept_length ? ` and ${plural(step.accept_length, "guess", "guesses")}`
-        : " alone") + ".";
+    const tokensOf = (nodes) => nodes.map((n) => quoted(text(step.tokens[n]))).join(" and ");
     const said = quoted(text(step.predicted[end]));
+    const parts = [`Step ${s + 1}: kept ${quoted(kept.join(""))}, the base model's token` +
+      (step.accept_length ? ` and ${plural(step.accept_length, "guess", "guesses")}.`
+        : " alone.")];
     if (refused.length) {
-      line += ` After ${quoted(kept[kept.length - 1])} the base model predicts ${said}, not ` +
-        refused.map((n) => quoted(text(step.tokens[n]))).join(" or ") +
-        ` (head ${tree.depth[end] + 1}): refused. ${said} starts the next step.`;
+      parts.push(`After ${quoted(kept[kept.length - 1])} the base model predicts ${said}, so ` +
+                 `head ${head}'s ${tokensOf(refused)} ${refused.length === 1 ? "is" : "are"} ` +
+                 "refused.");
     } else if (!cut.length) {
-      line += ` Every guess on its path was kept; the base model's ${said} starts the next step.`;
+      parts.push("Every guess on its path was kept.");
     }
-    if (cut.length || (s === steps.length - 1 && !refused.length)) {
-      line += " Generation stopped here (the token limit or the end of the text).";
+    if (cut.length) {
+      parts.push(`Head ${head}'s ${tokensOf(cut)} agreed with the base model, but generation ` +
+                 "stopped before it (the token limit or the end of the text).");
+    } else if (s === steps.length - 1) {
+      parts.push("Generation stopped here (the token limit or the end of the text).");
+    } else {
+      parts.push(`The base model's ${said} starts the next step.`);
     }
-    verdict.textContent = line;
+    verdict.textContent = parts.join(" ");
   }
 
   // ---- the text so far: the prompt, then each step's kept tokens ----
@@ -416,6 +423,7 @@ function render({ model, el }) {
     lastWidth = root.clientWidth;
     drawBox();
     drawAccept();
+    textBox.scrollTop = textBox.scrollHeight;  // the current step is the text's end
   });
 }
 
