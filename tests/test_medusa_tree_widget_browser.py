@@ -200,6 +200,22 @@ def test_a_click_pins_a_node(session):
     assert lit(w)["row"] == []
 
 
+def test_a_click_on_the_big_tree_brings_its_row_of_the_mask_into_sight(session):
+    w, last = session.big, run().buffers.num_nodes - 1
+    go(w, 0)
+    in_sight = """([sel, host]) => {
+      const r = document.querySelector(sel).getBoundingClientRect();
+      const h = document.querySelector(host).getBoundingClientRect();
+      return r.top >= h.top - 0.5 && r.bottom <= h.bottom + 0.5;
+    }"""
+    row = f"#big .tmt-row[data-node='{last}'] .tmt-band"
+    assert not session.tab.evaluate(in_sight, [row, "#big .tmt-mask-host"])  # scrolled away
+    w.locator(f".tmt-tree .tmt-node[data-node='{last}']").click()
+    assert lit(w)["row"] == [last]
+    assert session.tab.evaluate(in_sight, [row, "#big .tmt-mask-host"])
+    w.locator(f".tmt-tree .tmt-node[data-node='{last}']").click()  # released
+
+
 def test_the_mask_rows_are_level_with_the_tree(session):
     w = session.small
     assert "tmt-side" in w.locator(".tmt-box").get_attribute("class")

@@ -284,7 +284,17 @@ function render({ model, el }) {
       const n = nodeOf(ev);
       pinned = n !== null && n !== pinned ? n : null;
       light(n !== null ? n : pinned);
+      if (pinned !== null && !box.classList.contains("tmt-side")) {
+        reveal(treeHost, nodeEls[pinned]);  // one above the other, each scrolls on its own
+        reveal(maskHost, rowEls[pinned]);
+      }
     });
+  }
+  // Scroll `host` (not the page) so that `target` is in sight.
+  function reveal(host, target) {
+    const h = host.getBoundingClientRect(), r = target.getBoundingClientRect();
+    if (r.top < h.top) host.scrollTop -= h.top - r.top + 4;
+    else if (r.bottom > h.bottom) host.scrollTop += r.bottom - h.bottom + 4;
   }
   treeHost.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" || ev.key === " ") {
