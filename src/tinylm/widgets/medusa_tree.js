@@ -309,7 +309,11 @@ function render({ model, el }) {
     const end = step.path[step.path.length - 1], head = tree.depth[end] + 1;
     const refused = children[end].filter((n) => step.status[n] === "r");
     const cut = children[end].filter((n) => step.status[n] === "c");
-    const tokensOf = (nodes) => nodes.map((n) => quoted(text(step.tokens[n]))).join(" and ");
+    const tokensOf = (nodes) => {  // "a", "a and b", "a, b and c", or "10 guesses (a, b, c, …)"
+      const t = nodes.map((n) => quoted(text(step.tokens[n])));
+      if (t.length > 3) return `${t.length} guesses (${t.slice(0, 3).join(", ")}, \u2026)`;
+      return t.length > 1 ? `${t.slice(0, -1).join(", ")} and ${t[t.length - 1]}` : t[0];
+    };
     const said = quoted(text(step.predicted[end]));
     const parts = [`Step ${s + 1}: kept ${quoted(kept.join(""))}, the base model's token` +
       (step.accept_length ? ` and ${plural(step.accept_length, "guess", "guesses")}.`
