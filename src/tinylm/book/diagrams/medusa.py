@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from tinylm.book.diagrams import kit
 
 FONT = 17  # large, so that the diagrams read on a phone
+SMALL = 15  # column and row labels
 CONTEXT, LAST, BACKBONE = kit.GREY, kit.YELLOW, kit.BLUE
 OUTPUT_HEAD, MEDUSA_HEAD = kit.TEAL, kit.ORANGE
 SEES, HIDDEN = kit.BLUE, kit.GREY
@@ -153,8 +154,8 @@ def tree_attention(choices: Sequence[Sequence[int]] = ([0], [1], [0, 0], [0, 1],
     x_prompt = x_num + 0.7
     w_prompt = 1.5
     x_grid = x_prompt + w_prompt + 0.15
-    x_pos = x_grid + n * cell + 0.3
-    width = x_pos + 1.4
+    x_pos = x_grid + n * cell + 0.55
+    width = x_pos + 1.7
     header = 2.3
     height = n * row_h + header
     fig, ax_ = kit.canvas(width, height, ax=ax)
@@ -165,28 +166,28 @@ def tree_attention(choices: Sequence[Sequence[int]] = ([0], [1], [0, 0], [0, 1],
     box_h = row_h - 0.16
     title_y, sub_y = height - 0.35, height - 1.05
     kit.label(ax_, x_tree + (depth * col_w + node_w) / 2, title_y, "the tree",
-              fontsize=FONT - 1, fontweight="bold")
+              fontsize=FONT + 1, fontweight="bold")
     kit.label(ax_, (x_prompt + x_grid + n * cell) / 2, title_y, "attends to",
-              fontsize=FONT - 1, fontweight="bold")
-    kit.label(ax_, x_pos + 0.6, title_y, "position", fontsize=FONT - 1, fontweight="bold")
+              fontsize=FONT + 1, fontweight="bold")
+    kit.label(ax_, x_pos + 0.8, title_y, "position", fontsize=FONT + 1, fontweight="bold")
     for d in range(depth + 1):
         kit.label(ax_, x_tree + d * col_w + node_w / 2, sub_y,
-                  "root" if d == 0 else f"head {d}", fontsize=FONT - 4, color=kit.MUTED)
-    kit.label(ax_, x_prompt + w_prompt / 2, sub_y, "prompt", fontsize=FONT - 4,
+                  "root" if d == 0 else f"head {d}", fontsize=SMALL, color=kit.MUTED)
+    kit.label(ax_, x_prompt + w_prompt / 2, sub_y, "prompt", fontsize=SMALL,
               color=kit.MUTED)
     for j in range(n):
-        kit.label(ax_, x_grid + j * cell + cell / 2, sub_y, str(j), fontsize=FONT - 4,
+        kit.label(ax_, x_grid + j * cell + cell / 2, sub_y, str(j), fontsize=SMALL,
                   color=kit.MUTED)
-    kit.label(ax_, x_grid + n * cell / 2, height - 1.65, "node", fontsize=FONT - 4,
+    kit.label(ax_, x_grid + n * cell / 2, height - 1.65, "node", fontsize=SMALL,
               color=kit.MUTED)
-    kit.label(ax_, x_pos + 0.6, sub_y, "prompt +", fontsize=FONT - 4, color=kit.MUTED)
+    kit.label(ax_, x_pos + 0.8, sub_y, "prompt +", fontsize=SMALL, color=kit.MUTED)
 
     for i, path in enumerate(nodes):
         y = y_of(i)
         x = x_tree + len(path) * col_w
         color = OUTPUT_HEAD if i == 0 else MEDUSA_HEAD
         kit.box(ax_, x, y, node_w, box_h, tokens[i], color=color,
-                fontsize=FONT - 1).set_gid(f"node:{i}")
+                fontsize=FONT + 1).set_gid(f"node:{i}")
         if path:  # from the parent's right edge to this node's left edge: the nodes are
             # numbered by depth, then in their parents' order, so these lines never cross
             parent = index[path[:-1]]
@@ -194,7 +195,7 @@ def tree_attention(choices: Sequence[Sequence[int]] = ([0], [1], [0, 0], [0, 1],
                                                          y + box_h / 2],
                                color=kit.MUTED, linewidth=1.4)
             line.set_gid(f"edge:{parent}:{i}")
-        kit.label(ax_, x_num + 0.3, y + box_h / 2, str(i), fontsize=FONT - 3,
+        kit.label(ax_, x_num + 0.3, y + box_h / 2, str(i), fontsize=SMALL,
                   color=kit.MUTED).set_gid(f"row:{i}")
         kit.box(ax_, x_prompt, y, w_prompt, box_h, "", color=SEES).set_gid(f"prompt:{i}")
         for j, other in enumerate(nodes):
@@ -202,6 +203,6 @@ def tree_attention(choices: Sequence[Sequence[int]] = ([0], [1], [0, 0], [0, 1],
             kit.box(ax_, x_grid + j * cell + 0.04, y, cell - 0.08, box_h, "",
                     color=SEES if on else HIDDEN, filled=on,
                     dashed=not on).set_gid(f"cell:{i}:{j}:{'on' if on else 'off'}")
-        kit.label(ax_, x_pos + 0.6, y + box_h / 2, str(len(path)),
-                  fontsize=FONT - 1).set_gid(f"position:{i}")
+        kit.label(ax_, x_pos + 0.8, y + box_h / 2, str(len(path)),
+                  fontsize=FONT + 1).set_gid(f"position:{i}")
     return _done(fig, ax_, ax)
