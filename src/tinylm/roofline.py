@@ -21,9 +21,8 @@ machine's *ridge point*, peak / bandwidth, a step waits on memory; above it, on 
    At batch 1 that is 2 FLOPs per 4-byte weight, an intensity near 0.5: far below any CPU's
    ridge point. Rows of a batch reuse each weight, so the intensity grows with the batch.
 2. ``measure_matmul_gflops`` and ``measure_bandwidth``: the machine's two roofs, measured: a
-   large matrix product (each number loaded is used n times: arithmetic-bound), and a
-   matrix-vector product over a matrix much larger than the caches (each number used once:
-   memory-bound), the same kind of product a decoding step runs.
+   large matrix product (each number loaded is used n times: arithmetic-bound), and reading a
+   tensor much larger than the caches once (memory-bound).
 3. ``Roofline``: the two measured numbers, the ridge point, and the floor they put under a step.
 
     roof = Roofline.measure()                         # about a second
@@ -129,16 +128,16 @@ def measure_matmul_gflops(n: int = 1024, repeats: int = 5, dtype=torch.float32,
 
 def measure_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 5, dtype=torch.float32,
                       device="cpu") -> float:
-    """GB/s read by a matrix-vector product over a matrix of ``nbytes`` (1024 columns), the
-    best of ``repeats``. Each number is used once, for 2 FLOPs, so the product waits on memory.
-    The default, 256 MiB, is far larger than a CPU's caches: main memory's bandwidth. With
-    the size of a model's weights, it is what a decoding step could see if they stayed cached."""
-    cols = 1024
-    rows = max(1, nbytes // (cols * torch.finfo(dtype).bits // 8))
-    matrix = torch.ones(rows, cols, dtype=dtype, device=device)  # ones: no time spent drawing
-    vector = torch.ones(cols, dtype=dtype, device=device)
-    seconds = _best_seconds(lambda: torch.mv(matrix, vector), repeats, device)
-    return matrix.numel() * matrix.element_size() / seconds / GB
+    """GB/s at which a tensor of ``nbytes`` is read: the time of its sum, the best of
+    ``repeats``. Each number is read once for one addition, so the sum waits on memory. The
+    default, 256 MiB, is far larger than a CPU's caches: main memory's bandwidth. At the size of
+    a model's weights, read again and again, it is what a decoding step sees if they stay in
+    the caches between steps. (A matrix-vector product over the same bytes, which a step runs,
+    reaches less than this on some CPUs: the sum is the better probe of the hardware.)"""
+    data = torch.ones(max(1, nbytes // (torch.finfo(dtype).bits // 8)), dtype=dtype,
+                      device=device)  # ones: nothing to draw at random
+    seconds = _best_seconds(lambda: data.sum(), repeats, device)
+    return data.numel() * data.element_size() / seconds / GB
 
 
 @dataclass(frozen=True)
