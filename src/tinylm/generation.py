@@ -26,7 +26,8 @@ against token for token and score for score:
 5. ``generate``: checks the inputs, works out the attention mask, builds the processors (with
    the caller's own ``logits_processor`` list, as transformers takes it: constrained decoding
    in ``tinylm.structured`` masks tokens that way) and the stopping criteria, and calls the
-   strategy.
+   strategy with the model, or with its ``tinylm.fast_decoder.FastDecoder`` (the same logits
+   up to float rounding, in fewer operations per step) when that can stand in for it.
 
 Shapes: ``batch`` prompts, each copied into ``copies`` rows (``num_beams`` for beam search,
 ``num_return_sequences`` for sampling), so the model sees ``rows = batch * copies``; row
@@ -48,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tinylm.fast_decoder import fast_decoder
 from tinylm.generation_kernels import banned_ngram_tokens
 
 # ---------------------------------------------------------------------------------------------
@@ -826,7 +828,7 @@ class GenerationOutput:
 @torch.no_grad()
 def generate(model, input_ids: torch.Tensor, config: GenerationConfig | None = None,
              attention_mask: torch.Tensor | None = None,
-             logits_processor: list[LogitsProcessor] | None = None,
+             logits_processor: list[LogitsProcessor] | None = None, fast: bool = True,
              **overrides) -> GenerationOutput:
     """Continue every prompt of ``input_ids`` (batch, prompt) as ``config`` says.
 
@@ -837,6 +839,9 @@ def generate(model, input_ids: torch.Tensor, config: GenerationConfig | None = N
     logits_processor: processors of your own (callables ``(input_ids, scores) -> scores``, as
         transformers' argument of that name), run after the built-in ones and before the
         sampling warpers; e.g. ``tinylm.structured``'s mask for constrained decoding.
+    fast: run the model's steps through ``tinylm.fast_decoder.FastDecoder`` (the same logits up
+        to float rounding, in fewer operations) when it can stand in for the model, a plain
+        float32 ``Llama``; False runs the model's own forward.
     overrides: fields of the config to change, ``generate(model, ids, num_beams=4)``.
     """
     config = replace(config or GenerationConfig(), **overrides)
@@ -861,11 +866,13 @@ def generate(model, input_ids: torch.Tensor, config: GenerationConfig | None = N
     if config.do_sample and config.seed is not None:
         generator = torch.Generator(device=input_ids.device).manual_seed(config.seed)
 
+    # FastDecoder computes the model's function in fewer operations; None if it cannot stand in
+    decoder = (fast_decoder(model) if fast else None) or model
     if config.num_beams == 1:
-        sequences = greedy_or_sample(model, input_ids, attention_mask, config, processors,
+        sequences = greedy_or_sample(decoder, input_ids, attention_mask, config, processors,
                                      stopping, generator)
         return GenerationOutput(sequences)
-    sequences, scores, traces = beam_search(model, input_ids, attention_mask, config,
+    sequences, scores, traces = beam_search(decoder, input_ids, attention_mask, config,
                                             processors, stopping, generator)
     return GenerationOutput(sequences, scores, traces)
 
