@@ -78,7 +78,7 @@ unit: setup
 kernels-nojit: setup
 	NUMBA_DISABLE_JIT=1 $(BIN)/pytest -q tests/test_ngram_kernels.py tests/test_word2vec_kernels.py \
 		tests/test_generation_kernels.py tests/test_bpe_kernels.py tests/test_structured_kernels.py \
-		tests/test_speculative_kernels.py
+		tests/test_speculative_kernels.py tests/test_fast_decoder_kernels.py
 
 # Lab solutions must score full marks and unsolved labs must fail every graded cell. Book
 # chapters are not run here: the -W book build executes them once and fails on a cell error.
