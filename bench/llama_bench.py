@@ -1,17 +1,20 @@
-"""Benchmark: LLaMA greedy decoding, tinylm vs transformers, with and without the KV cache.
+"""Benchmark: LLaMA greedy decoding, tinylm vs transformers, with and without the KV cache, and
+tinylm's FastDecoder (torch, and its Numba step) against the roofline's floor.
 
 Run from the repository root:
 
     .venv/bin/python bench/llama_bench.py             # full run, writes bench/results/llama.*
     .venv/bin/python bench/llama_bench.py --quick     # short sequences, 1 repeat, writes nothing
-    .venv/bin/python bench/llama_bench.py --profile   # also print a torch.profiler table of the
-                                                      # cached decoding loops (ours and theirs)
+    .venv/bin/python bench/llama_bench.py --profile   # also print torch.profiler tables of the
+                                                      # cached decoding loops (readable, FastDecoder
+                                                      # in torch, transformers)
 
 The model has the size of the course's base model: the config of the zoo's trained ``base``
 checkpoint when one exists (``tinylm.zoo``), else LlamaConfig(vocab_size=4096, dim=256,
 n_layers=6, n_heads=8, n_kv_heads=4, ffn_hidden=688, max_seq_len=512, tie_embeddings=True).
 Its weights are random (seeded): speed does not depend on what the weights say. The
-transformers model is ``Llama.to_hf()`` of the same weights, so both compute the same function.
+transformers model is ``Llama.to_hf()`` of the same weights, so both compute the same function;
+``FastDecoder(model)`` computes it from fused copies of them (``tinylm.fast_decoder``).
 
 Threads: ``--threads``, by default one per CPU that other processes leave free (the CPU count
 minus the rounded 1-minute load average, at least one); see ``benchlib.auto_threads``.
@@ -30,13 +33,17 @@ import torch
 from benchlib import Rows, benchmark, main, positive_int
 from tqdm import tqdm
 
+from tinylm.fast_decoder import FastDecoder
 from tinylm.llama import Llama, LlamaConfig
+from tinylm.roofline import Roofline, decode_step_cost, measure_bandwidth
 
 DEFAULT_CONFIG = LlamaConfig(vocab_size=4096, dim=256, n_layers=6, n_heads=8, n_kv_heads=4,
                              ffn_hidden=688, max_seq_len=512, tie_embeddings=True)
-VARIANTS = ("ours, no cache", "ours, KV cache", "transformers, KV cache",
-            "transformers, no cache", "transformers generate()")
-GOAL = 1.0  # ours with cache at least as many tokens/s as transformers with cache
+VARIANTS = ("ours, no cache", "ours, KV cache", "FastDecoder, torch", "FastDecoder, Numba",
+            "transformers, KV cache", "transformers, no cache", "transformers generate()")
+FAST = "FastDecoder, Numba"  # what generate() runs on the CPU
+GOAL_BATCH_1, GOAL_BATCHED = 2.0, 1.5  # FastDecoder / transformers with cache, tokens/s
+GOAL_READABLE = 1.0  # the readable model at least as fast as transformers with cache
 LAST_STEPS = 8  # "end of sequence" step time: mean of the last 8 decoding steps
 
 
@@ -151,8 +158,11 @@ def make_models(config, seed):
 
 
 def variant_fns(model, hf):
+    fast_torch, fast = FastDecoder(model, compiled=False), FastDecoder(model)
     return {"ours, no cache": lambda p, n: ours_no_cache(model, p, n),
             "ours, KV cache": lambda p, n: ours_cache(model, p, n),
+            "FastDecoder, torch": lambda p, n: ours_cache(fast_torch, p, n),
+            "FastDecoder, Numba": lambda p, n: ours_cache(fast, p, n),
             "transformers, KV cache": lambda p, n: hf_cache(hf, p, n),
             "transformers, no cache": lambda p, n: hf_no_cache(hf, p, n),
             "transformers generate()": lambda p, n: hf_generate(hf, p, n)}
@@ -191,38 +201,61 @@ def add_options(parser):
     columns=[("batch", "batch", "int"), ("new_tokens", "N", "int"), ("variant", "variant", "text"),
              ("best_s", "run s", "seconds"), ("ms_per_token", "ms/token", "ms"),
              ("tokens_per_s", "tokens/s", "rate"), ("first_step_ms", "first step ms", "ms"),
-             ("last_steps_ms", "last steps ms", "ms"),
+             ("mean_step_ms", "mean step ms", "ms"), ("last_steps_ms", "last steps ms", "ms"),
              ("same_tokens_as_ours_cached", "same tokens", "yesno")],
     tables={"ratios": (
-        f"Ratios of tokens/s (goal: ours / transformers with cache >= {GOAL:g}). KV-cache "
-        "speed-up = cached / uncached tokens/s over the whole run; last-step speed-up = "
-        "uncached / cached time of a step at the end of the sequence:",
+        f"Ratios of tokens/s. Goals: FastDecoder / transformers with cache >= "
+        f"{GOAL_BATCH_1:g} at batch 1 and >= {GOAL_BATCHED:g} batched; the readable model "
+        f">= {GOAL_READABLE:g}. KV-cache speed-up = cached / uncached tokens/s over the whole "
+        "run; last-step speed-up = uncached / cached time of a step at the end of the sequence:",
         [("batch", "batch", "int"), ("new_tokens", "N", "int"),
          ("cache_speedup_ours", "KV-cache speed-up, ours", "ratio"),
          ("cache_speedup_transformers", "KV-cache speed-up, transformers", "ratio"),
          ("last_step_speedup_ours", "last-step speed-up, ours", "ratio"),
-         ("ours_vs_transformers_cache", "ours / transformers, cache", "ratio"),
-         ("ours_vs_transformers_no_cache", "ours / transformers, no cache", "ratio"),
-         ("ours_vs_generate", "ours cached / generate()", "ratio"),
-         ("goal_met", "goal met", "yesno")])},
+         ("ours_vs_transformers_cache", "readable / transformers, cache", "ratio"),
+         ("ours_vs_transformers_no_cache", "readable / transformers, no cache", "ratio"),
+         ("fast_torch_vs_transformers", "FastDecoder torch / transformers", "ratio"),
+         ("fast_vs_transformers", "FastDecoder / transformers", "ratio"),
+         ("fast_vs_generate", "FastDecoder / generate()", "ratio"),
+         ("goal", "goal", "ratio"), ("goal_met", "goal met", "yesno")]),
+        "roofline": (
+        "The roofline (tinylm.roofline), measured at the start of the run: the floor under a "
+        "cached step (every weight read once, the KV cache at the run's mean length), if the "
+        "bytes come from main memory and if they stay in the caches (bandwidth measured on "
+        "data of the step's size), beside the measured time of a step:",
+        [("batch", "batch", "int"), ("new_tokens", "N", "int"),
+         ("mb_per_step", "MB per step", "float"), ("intensity", "FLOP/byte", "float"),
+         ("floor_memory_ms", "floor, memory ms", "ms"),
+         ("floor_cached_ms", "floor, cached ms", "ms"),
+         ("fast_ms", "FastDecoder ms", "ms"), ("fast_torch_ms", "FastDecoder torch ms", "ms"),
+         ("readable_ms", "readable ms", "ms"), ("transformers_ms", "transformers ms", "ms")])},
 )
 def run(args):
     """Greedy decoding of N new tokens after a random prompt, fp32, under
     `torch.inference_mode`, by a model of the size of the course's base model with random
-    weights; transformers' `LlamaForCausalLM` is `Llama.to_hf()` of the same weights. Five
+    weights; transformers' `LlamaForCausalLM` is `Llama.to_hf()` of the same weights. Seven
     variants, each a plain Python loop written the same way for both libraries: *ours, no
-    cache* (the whole sequence again at every step), *ours, KV cache* (prefill into
-    `model.new_cache()`, then one token per step), *transformers, KV cache* (a `DynamicCache`
-    passed as `cache`, transformers 5's name for `past_key_values`), *transformers, no cache*
+    cache* (the whole sequence again at every step), *ours, KV cache* (the readable model:
+    prefill into `model.new_cache()`, then one token per step), *FastDecoder, torch* and
+    *FastDecoder, Numba* (the same loop through `tinylm.fast_decoder.FastDecoder(model)`,
+    fused weights in torch operations, and with each one-token step one Numba call, which is
+    what `generate()` runs on the CPU), *transformers, KV cache* (a `DynamicCache` passed as
+    `cache`, transformers 5's name for `past_key_values`), *transformers, no cache*
     (`use_cache=False`), and `generate(do_sample=False)`, a second reference with its own
     overhead.
 
     A run generates N tokens for every sequence of the batch, prefill included (it yields the
     first token). ms/token = run time / N (one decoding step); tokens/s = batch x N / run time.
     Best of the repeats, the variants alternating, after an untimed warm-up. first step = the
-    prefill step; last steps = mean time of the last steps of the fastest run (the cost of a
-    step at the end of the sequence). Every variant must produce the same token ids (checked:
-    the run fails otherwise).
+    prefill step; mean step = mean time of the cached steps after it; last steps = mean time
+    of the last steps of the fastest run (the cost of a step at the end of the sequence). Every
+    variant must produce the same token ids (checked: the run fails otherwise).
+
+    The roofline (`tinylm.roofline`) is measured first: matmul GFLOP/s (a 1024 x 1024
+    product), main memory's bandwidth (reading 256 MiB once) and the bandwidth on data of the
+    size of the model's weights (what a step sees when they stay in the caches). With the bytes
+    and FLOPs of a step (`decode_step_cost`, the KV cache at the run's mean length) they give
+    the floor under a cached step, shown beside the measured mean step.
     """
     config, config_source = base_config()
     prompt_len = args.prompt
@@ -236,6 +269,11 @@ def run(args):
     n_params = model.num_parameters()
     print(f"model: {config_source}: {config}, {n_params / 1e6:.2f} M parameters; prompt "
           f"{prompt_len} tokens; torch threads {torch.get_num_threads()}; best of {repeats}")
+    roof = Roofline.measure()
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    cached_bandwidth = measure_bandwidth(weight_bytes, repeats=20)
+    print(f"roofline: {roof.gflops:.0f} GFLOP/s, {roof.bandwidth:.1f} GB/s from main memory, "
+          f"{cached_bandwidth:.1f} GB/s on {weight_bytes / 1e6:.1f} MB (the weights' size)")
 
     gen = torch.Generator().manual_seed(args.seed)
     prompts = {b: torch.randint(0, config.vocab_size, (b, prompt_len), generator=gen)
@@ -279,41 +317,66 @@ def run(args):
                 "best_s": best, "all_s": times[key], "ms_per_token": 1000 * best / n,
                 "tokens_per_s": b * n / best,
                 "first_step_ms": 1000 * st[0] if st else None,
+                "mean_step_ms": 1000 * sum(st[1:]) / len(st[1:]) if len(st) > 1 else None,
                 "last_steps_ms": 1000 * sum(st[-LAST_STEPS:]) / LAST_STEPS if st else None,
                 "same_tokens_as_ours_cached": same})
     if args.profile:
         print(profile_cached(model, hf, prompts[1], max(lengths)))
     facts = {"config": config.to_dict(), "config_source": config_source, "parameters": n_params,
              "seed": args.seed, "prompt_tokens": prompt_len, "repeats": repeats,
-             "last_steps": LAST_STEPS, "goal_ratio": GOAL, "all_tokens_identical": not mismatches,
-             "mismatches": mismatches}
+             "last_steps": LAST_STEPS, "goals": {"batch_1": GOAL_BATCH_1,
+                                                 "batched": GOAL_BATCHED,
+                                                 "readable": GOAL_READABLE},
+             "all_tokens_identical": not mismatches, "mismatches": mismatches,
+             "roofline": {"gflops": roof.gflops, "bandwidth_gb_s": roof.bandwidth,
+                          "cached_bandwidth_gb_s": cached_bandwidth,
+                          "weight_bytes": weight_bytes}}
     return summarize(rows, facts)
 
 
 def summarize(rows, facts):
-    """The ratio table and the notes, from the measured rows and the facts of the run."""
+    """The ratio and roofline tables and the notes, from the measured rows and the facts."""
     by = {(r["batch"], r["new_tokens"], r["variant"]): r for r in rows}
-    ratios = []
+    config, roof_facts = LlamaConfig(**facts["config"]), facts["roofline"]
+    roof = Roofline(roof_facts["gflops"], roof_facts["bandwidth_gb_s"])
+    cached_roof = Roofline(roof_facts["gflops"], roof_facts["cached_bandwidth_gb_s"])
+    goals = facts["goals"]
+    ratios, roofline = [], []
     for b, n in dict.fromkeys((r["batch"], r["new_tokens"]) for r in rows):
         def r(name, b=b, n=n):
             return by[b, n, name]
+
+        def rate(name, reference, r=r):
+            return r(name)["tokens_per_s"] / r(reference)["tokens_per_s"]
+
         entry = {
             "batch": b, "new_tokens": n,
-            "cache_speedup_ours": r("ours, KV cache")["tokens_per_s"]
-            / r("ours, no cache")["tokens_per_s"],
-            "cache_speedup_transformers": r("transformers, KV cache")["tokens_per_s"]
-            / r("transformers, no cache")["tokens_per_s"],
+            "cache_speedup_ours": rate("ours, KV cache", "ours, no cache"),
+            "cache_speedup_transformers": rate("transformers, KV cache", "transformers, no cache"),
             "last_step_speedup_ours": r("ours, no cache")["last_steps_ms"]
             / r("ours, KV cache")["last_steps_ms"],
-            "ours_vs_transformers_cache": r("ours, KV cache")["tokens_per_s"]
-            / r("transformers, KV cache")["tokens_per_s"],
-            "ours_vs_transformers_no_cache": r("ours, no cache")["tokens_per_s"]
-            / r("transformers, no cache")["tokens_per_s"],
-            "ours_vs_generate": r("ours, KV cache")["tokens_per_s"]
-            / r("transformers generate()")["tokens_per_s"],
+            "ours_vs_transformers_cache": rate("ours, KV cache", "transformers, KV cache"),
+            "ours_vs_transformers_no_cache": rate("ours, no cache", "transformers, no cache"),
+            "ours_vs_generate": rate("ours, KV cache", "transformers generate()"),
+            "fast_torch_vs_transformers": rate("FastDecoder, torch", "transformers, KV cache"),
+            "fast_vs_transformers": rate(FAST, "transformers, KV cache"),
+            "fast_vs_generate": rate(FAST, "transformers generate()"),
+            "goal": goals["batch_1"] if b == 1 else goals["batched"],
         }
-        entry["goal_met"] = bool(entry["ours_vs_transformers_cache"] >= facts["goal_ratio"])
+        entry["goal_met"] = bool(entry["fast_vs_transformers"] >= entry["goal"])
+        entry["readable_goal_met"] = bool(entry["ours_vs_transformers_cache"]
+                                          >= goals["readable"])
         ratios.append(entry)
+        # a cached step of the run attends to prompt + 1 ... prompt + n - 1 tokens: the mean
+        cost = decode_step_cost(config, b, facts["prompt_tokens"] + n // 2)
+        roofline.append({
+            "batch": b, "new_tokens": n, "mb_per_step": cost.bytes / 1e6,
+            "intensity": cost.intensity, "floor_memory_ms": 1000 * roof.seconds(cost),
+            "floor_cached_ms": 1000 * cached_roof.seconds(cost),
+            "fast_ms": r(FAST)["mean_step_ms"],
+            "fast_torch_ms": r("FastDecoder, torch")["mean_step_ms"],
+            "readable_ms": r("ours, KV cache")["mean_step_ms"],
+            "transformers_ms": r("transformers, KV cache")["mean_step_ms"]})
 
     c, mismatches = facts["config"], facts["mismatches"]
     notes = [
@@ -326,19 +389,26 @@ def summarize(rows, facts):
         f"last {facts['last_steps']}.",
         "All variants produced the same token ids." if not mismatches else
         "Token ids **differ**: " + "; ".join(mismatches) + ".",
-        f"Goal (ours / transformers with the KV cache >= {facts['goal_ratio']:g}) met in "
-        f"{sum(q['goal_met'] for q in ratios)} of {len(ratios)} cases."]
+        f"Goal (FastDecoder / transformers with the KV cache >= {goals['batch_1']:g} at batch "
+        f"1, >= {goals['batched']:g} batched) met in {sum(q['goal_met'] for q in ratios)} of "
+        f"{len(ratios)} cases; the readable model >= {goals['readable']:g}x transformers in "
+        f"{sum(q['readable_goal_met'] for q in ratios)} of {len(ratios)}.",
+        f"Roofline: {roof.gflops:.0f} GFLOP/s (matmul), {roof.bandwidth:.1f} GB/s from main "
+        f"memory, {cached_roof.bandwidth:.1f} GB/s on data of the weights' size "
+        f"({roof_facts['weight_bytes'] / 1e6:.1f} MB); ridge point {roof.ridge:.1f} FLOP/byte."]
     failed = ("token ids differ between variants: " + "; ".join(mismatches)) if mismatches else None
-    return Rows(rows, notes=notes, facts=facts, tables={"ratios": ratios}, failed=failed)
+    return Rows(rows, notes=notes, facts=facts, tables={"ratios": ratios, "roofline": roofline},
+                failed=failed)
 
 
 def profile_cached(model, hf, prompt, n_new, rows=25):
-    """torch.profiler tables (self CPU time per op) of the two cached decoding loops."""
+    """torch.profiler tables (self CPU time per op) of the cached decoding loops in torch."""
     from torch.profiler import ProfilerActivity, profile
 
-    out = []
+    out, fast_torch = [], FastDecoder(model, compiled=False)
     with torch.inference_mode():
         for name, fn in (("ours, KV cache", lambda: ours_cache(model, prompt, n_new)),
+                         ("FastDecoder, torch", lambda: ours_cache(fast_torch, prompt, n_new)),
                          ("transformers, KV cache", lambda: hf_cache(hf, prompt, n_new))):
             fn()
             with profile(activities=[ProfilerActivity.CPU]) as prof:
