@@ -74,7 +74,8 @@ def methods(models, n_new: int, gammas: list[int], max_ngram: int, rule: str):
     target, draft, hf_target, hf_draft, _ = models
 
     def ours_target(ids, sample):
-        out = generate(target, ids, max_new_tokens=n_new, do_sample=sample, seed=SEED)
+        # the target's own forward, the one speculative_generate runs (not the FastDecoder)
+        out = generate(target, ids, max_new_tokens=n_new, do_sample=sample, seed=SEED, fast=False)
         return out.sequences, None
 
     def ours_speculative(drafter, gamma):
@@ -179,7 +180,8 @@ def run(args):
     token is switched off so that every method generates exactly the same number of tokens.
 
     Each case times one whole call by `time.perf_counter`: the target alone
-    (`tinylm.generation.generate`), `tinylm.speculative.speculative_generate` with each drafter,
+    (`tinylm.generation.generate(..., fast=False)`, the same forward pass as speculative
+    decoding's), `tinylm.speculative.speculative_generate` with each drafter,
     and transformers' `generate` on `Llama.to_hf()` copies of the same weights: alone, with
     `assistant_model=` the draft (set to propose exactly gamma tokens per round:
     `num_assistant_tokens=gamma`, schedule `"constant"`, `assistant_confidence_threshold=0`),
