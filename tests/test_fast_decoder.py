@@ -141,6 +141,25 @@ def test_cache_holds_what_the_model_would_store():
     assert (mixed - alone).abs().max() <= ATOL
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "torch"])
+def test_reordered_cache_is_followed(compiled):
+    """Beam search replaces the cache's tensors (KVCache.reorder): the decoder must read the new
+    ones, not views of the old, at every reorder."""
+    model = random_model(4, 2, False, 10000.0)
+    decoder = FastDecoder(model, compiled=compiled)
+    ids = torch.randint(0, 97, (3, 6), generator=torch.Generator().manual_seed(12))
+    ours, fast = model.new_cache(3), decoder.new_cache(3)
+    with torch.no_grad():
+        a, b = model(ids, cache=ours), decoder(ids, cache=fast)
+        for rows in ([2, 0, 1], [1, 1, 0], [0, 2, 2], [2, 1, 0]):
+            order = torch.tensor(rows)
+            ours.reorder(order)
+            fast.reorder(order)
+            nxt = a[order, -1:].argmax(-1)
+            a, b = model(nxt, cache=ours), decoder(nxt, cache=fast)
+            assert (a - b).abs().max() <= ATOL
+
+
 # ---------------------------------------------------------------------------------------------
 # generate(): identical tokens and beams with and without the fast path
 # ---------------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ class FastDecoder:
             self.arrays = {name: t.numpy() for name, t in w._asdict().items()}
             self.arrays.update(embedding=self.embedding.numpy(), cos=self.cos.numpy(),
                                sin=self.sin.numpy())
-        self._cache_views = (None, None)  # (ids of the cache's tensors, their numpy views)
+        self._cache_views = ((), None)  # (the cache's tensors, their numpy views)
 
     def new_cache(self, batch_size: int = 1, max_len: int | None = None) -> KVCache:
         """An empty ``KVCache`` with the model's sizes, dtype and device."""
@@ -170,12 +170,13 @@ class FastDecoder:
         if attention_mask is None:
             positions, valid = np.full(len(input_ids), past, dtype=np.int64), NO_PADDING
         else:
-            positions = position_ids_from_mask(attention_mask)[:, -1].numpy()
-            valid = attention_mask.bool().numpy()  # (batch, past + 1)
+            positions = np.ascontiguousarray(position_ids_from_mask(attention_mask)[:, -1])
+            valid = np.ascontiguousarray(attention_mask.bool())  # (batch, past + 1)
         keys, values = self._numpy_views(cache)
         a = self.arrays
+        ids = np.ascontiguousarray(input_ids[:, 0].long())  # (batch,), one array type for Numba
         logits = decode_step(
-            input_ids[:, 0].long().numpy(), positions, valid, past, a["embedding"], a["wqkv"],
+            ids, positions, valid, past, a["embedding"], a["wqkv"],
             a["wo"], a["w13"], a["w2"], a["output"], a["cos"], a["sin"], keys, values,
             self.n_heads, self.n_kv_heads, self.config.norm_eps)
         cache.advance(1)
@@ -184,13 +185,14 @@ class FastDecoder:
     def _numpy_views(self, cache):
         """The cache's per-layer tensors as numpy arrays (tuples, for Numba). ``.numpy()`` costs
         microseconds a call, so the views are kept while the tensors stay the same objects
-        (they change when beam search reorders the cache). Holding the views keeps the tensors
-        alive, so their ids cannot be reused meanwhile."""
-        key = tuple(map(id, cache.k + cache.v))
-        if key != self._cache_views[0]:
+        (they change when beam search reorders the cache)."""
+        tensors = tuple(cache.k + cache.v)
+        held = self._cache_views[0]
+        if len(held) != len(tensors) or any(a is not b for a, b in zip(held, tensors,
+                                                                           strict=True)):
             n = len(cache.k)
-            views = tuple(t.numpy() for t in cache.k + cache.v)
-            self._cache_views = (key, (views[:n], views[n:]))
+            arrays = tuple(t.numpy() for t in tensors)
+            self._cache_views = (tensors, (arrays[:n], arrays[n:]))  # holds the tensors too
         return self._cache_views[1]
 
     def _rope_and_mask(self, b, t, past, attention_mask):
