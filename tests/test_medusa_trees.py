@@ -214,3 +214,19 @@ def test_traced_generation_adds_up():
         text += [step.tree_tokens[node] for node in step.path]
     assert text == out.sequences[0, ids.shape[1]:].tolist()
     assert max(out.accept_lengths) >= 1
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_the_first_heads_alone_are_the_first_rows_of_all_heads(share):
+    model, _, _ = base_and_heads()
+    heads = MedusaHeads.from_model(model, num_heads=4, seed=3, share_output_head=share)
+    for k, block in enumerate(heads.heads):  # move the blocks off zero: the heads differ
+        torch.nn.init.normal_(block[0].linear.weight, std=0.05,
+                              generator=torch.Generator().manual_seed(k))
+    hidden = torch.randn(3, model.config.dim, generator=torch.Generator().manual_seed(0))
+    every = heads(hidden)
+    assert every.shape == (4, 3, model.config.vocab_size)
+    for k in (1, 2, 4):
+        # equal up to rounding: a product over fewer rows may add in another order
+        torch.testing.assert_close(heads(hidden, k), every[:k], rtol=0, atol=1e-5)
+    assert not torch.allclose(every[0], every[1])

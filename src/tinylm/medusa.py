@@ -348,14 +348,17 @@ class MedusaHeads(nn.Module):
                 head[-1].weight.copy_(model.output.weight)
         return heads.to(model.output.weight.device)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, num_heads: int | None = None) -> torch.Tensor:
+        """Logits (num_heads, ..., vocab) of the first ``num_heads`` heads (default: all): a
+        tree only ``d`` deep needs only the first ``d``."""
+        heads = self.heads[:num_heads]
         if not self.share_output_head:
-            return torch.stack([head(hidden) for head in self.heads])  # (num_heads, ..., vocab)
+            return torch.stack([head(hidden) for head in heads])  # (num_heads, ..., vocab)
         if self.shared_output is None:
             raise RuntimeError("these heads project with the model's output head: give it with "
                                "heads.attach_output(model.output), or load them with "
                                "MedusaHeads.from_zoo(name, model=model)")
-        blocks = torch.stack([head(hidden) for head in self.heads])  # (num_heads, ..., dim)
+        blocks = torch.stack([head(hidden) for head in heads])  # (num_heads, ..., dim)
         return self.shared_output(blocks)  # one projection for every head: the weights read once
 
     def save(self, path: str | Path, dtype: torch.dtype | None = None) -> None:
@@ -609,7 +612,8 @@ def medusa_generate(model, heads, input_ids: torch.Tensor, max_new_tokens: int =
         hidden = model.hidden_states(input_ids, cache=cache)[0, -1]  # (dim,) the last token's
         logits = model.output(hidden)  # (vocab,) the next token's
         while len(generated) < max_new_tokens:
-            head_logits = heads(hidden)  # (num_heads, vocab)
+            head_logits = (heads(hidden, bufs.depth) if isinstance(heads, MedusaHeads)
+                           else heads(hidden))  # (the tree's depth or more, vocab)
             tree_tokens, _ = generate_candidates(logits, head_logits, bufs)
             past = cache.length
             tree_hidden = _decode_tree(model, tree_tokens, bufs, cache)  # (N+1, dim)
