@@ -131,6 +131,14 @@ def test_backoff_walk_scores_as_the_interpolated_model(order, discount):
     np.testing.assert_allclose(ours, interpolated_sentence_logprobs(lm, held_out), rtol=1e-10)
     again = lm.sentence_logprobs(held_out[::-1])  # the tables are reused, in any order
     np.testing.assert_allclose(again, ours[::-1], rtol=1e-12)
+    words, lengths = lm.encode(held_out)
+    assert lengths.tolist() == [len(s) for s in held_out]
+    assert words.tolist() == [lm.index.get(w, lm.index["<unk>"]) for s in held_out for w in s]
+    np.testing.assert_array_equal(lm.sentence_logprobs_of_ids(words, lengths), ours)
+    with pytest.raises(ValueError, match="add up"):
+        lm.sentence_logprobs_of_ids(words, lengths + 1)
+    with pytest.raises(ValueError, match="ids in"):
+        lm.sentence_logprobs_of_ids(words + len(lm.vocab), lengths)
 
 
 @WRAPAROUND

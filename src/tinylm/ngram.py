@@ -209,16 +209,38 @@ class NGramLM:
         """
         self._check_fitted()
         sentences = _check_sentences(sentences)
-        sizes = np.fromiter(map(len, sentences), np.int64, len(sentences))
         if self.smoothing == "kneser_ney":
-            unknown = self.index[UNK]  # one dict lookup per word, no list in between
-            words = np.fromiter(map(self.index.get, chain.from_iterable(sentences),
-                                    repeat(unknown)), np.int64, int(sizes.sum()))
-            return backoff_sentence_logprobs(words, sizes, self.order, len(self.vocab),
-                                             self.index[BOS], self.index[EOS],
-                                             *self._backoff_tables(), -math.log(len(self.vocab)))
+            return self.sentence_logprobs_of_ids(*self.encode(sentences))
+        sizes = np.fromiter(map(len, sentences), np.int64, len(sentences))
         logp = self._target_logprobs(sentences)  # words and </s> of every sentence, in order
         return np.add.reduceat(logp, np.cumsum(sizes + 1) - (sizes + 1))  # each has its </s>
+
+    def encode(self, sentences: Iterable[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The sentences as ids: every word's id, one sentence after another (``<unk>``'s for
+        a word the model does not know), and each sentence's length. One dict look-up per
+        word: in Python, most of the time scoring takes."""
+        self._check_fitted()
+        sentences = _check_sentences(sentences)
+        lengths = np.fromiter(map(len, sentences), np.int64, len(sentences))
+        unknown = self.index[UNK]  # no list in between: map straight into the array
+        words = np.fromiter(map(self.index.get, chain.from_iterable(sentences),
+                                repeat(unknown)), np.int64, int(lengths.sum()))
+        return words, lengths
+
+    def sentence_logprobs_of_ids(self, words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """``sentence_logprobs`` of sentences given as ``encode`` returns them (Kneser-Ney)."""
+        self._check_fitted()
+        if self.smoothing != "kneser_ney":
+            raise ValueError("scoring from ids walks the backoff form, which only Kneser-Ney "
+                             f"models have; smoothing={self.smoothing!r}: use sentence_logprobs")
+        words, lengths = np.asarray(words, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+        V = len(self.vocab)
+        if lengths.ndim != 1 or words.ndim != 1 or lengths.sum() != len(words) or \
+                (lengths < 0).any() or ((words < 0) | (words >= V)).any():
+            raise ValueError("words must be ids in [0, vocabulary size) and lengths must add up "
+                             "to their number, as encode(sentences) returns them")
+        return backoff_sentence_logprobs(words, lengths, self.order, V, self.index[BOS],
+                                         self.index[EOS], *self._backoff_tables(), -math.log(V))
 
     def _target_logprobs(self, sentences: list[list[str]]) -> np.ndarray:
         self._check_fitted()
