@@ -480,14 +480,22 @@ def evaluate_posterior(logits: torch.Tensor, candidates: torch.Tensor, temperatu
         threshold = torch.minimum(torch.full_like(entropy, posterior_threshold),
                                   posterior_alpha * torch.exp(-entropy))
         accepted = (p_candidate > threshold) & real
+    return _longest_path(accepted, None if temperature == 0 else p_candidate)
+
+
+def _longest_path(accepted: torch.Tensor, p_along: torch.Tensor | None = None):
+    """(row, kept) of the path that keeps the most candidates. accepted: (paths, depth) each
+    candidate's verdict, a path keeping its candidates up to its first refusal. Ties go to the
+    first row (greedy: the paths then hold the same tokens) or, given p_along (paths, depth),
+    the candidates' probabilities, to the likeliest path."""
     lengths = accepted.long().cumprod(dim=1).sum(dim=1)  # (paths,) kept up to the first refusal
     accept_length = int(lengths.max())
     if accept_length == 0:
         return 0, 0
-    if temperature == 0:
+    if p_along is None:
         return int(lengths.argmax()), accept_length
-    longest = torch.nonzero(lengths == accept_length)[:, 0]  # ties: the likeliest path wins
-    likelihood = torch.log(p_candidate[longest, :accept_length]).sum(dim=-1)
+    longest = torch.nonzero(lengths == accept_length)[:, 0]
+    likelihood = torch.log(p_along[longest, :accept_length]).sum(dim=-1)
     return int(longest[likelihood.argmax()]), accept_length
 
 
@@ -516,17 +524,9 @@ def evaluate_tree(node_logits: torch.Tensor, tree_tokens: torch.Tensor, bufs: Me
         ok = p_token > threshold
     following = bufs.retrieve_indices[:, 1:]  # (paths, depth) node ids, -1 padding
     real = following >= 0
-    accepted = ok[(following - 1).clamp(min=0)] & real  # node i's verdict is ok[i - 1]
-    lengths = accepted.long().cumprod(dim=1).sum(dim=1)  # (paths,)
-    accept_length = int(lengths.max())
-    if accept_length == 0:
-        return 0, 0
-    if temperature == 0:
-        return int(lengths.argmax()), accept_length
-    longest = torch.nonzero(lengths == accept_length)[:, 0]  # ties: the likeliest path wins
-    on_path = (following[longest, :accept_length] - 1)  # (ties, accepted) all real nodes
-    likelihood = torch.log(p_token[on_path]).sum(dim=-1)
-    return int(longest[likelihood.argmax()]), accept_length
+    on_paths = (following - 1).clamp(min=0)  # node i's verdict is ok[i - 1]
+    accepted = ok[on_paths] & real  # (paths, depth)
+    return _longest_path(accepted, None if temperature == 0 else p_token[on_paths])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -182,6 +182,19 @@ def rounded(values: Iterable[float], digits: int = 4) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
+def as_int(value: Any, what: str) -> int:
+    """An int (Python or NumPy, not a bool), or fail saying what came back."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        fail(f"{what}: expected a Python int, got a tensor {value!r}: turn it into an int with "
+             "int(...)")
+    assert isinstance(value, (int, np.integer)) and not isinstance(value, bool), (
+        f"{what}: expected an int, got {type(value).__name__} {value!r}"
+        + ("; did you forget `return`?" if value is None else ""))
+    return int(value)
+
+
 def check_array(got: Any, call: str, shape: tuple, dtype: Any = None) -> None:
     """`got` is a NumPy array of `shape` (and `dtype`, if given)."""
     assert isinstance(got, np.ndarray), (

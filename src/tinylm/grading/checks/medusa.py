@@ -18,10 +18,9 @@ from __future__ import annotations
 import copy
 import random
 
-import numpy as np
 import torch
 
-from tinylm.grading.checks.common import call, check_tensor, fail, torch_rng
+from tinylm.grading.checks.common import as_int, call, check_tensor, fail, torch_rng
 from tinylm.medusa import (
     MC_SIM_7B_63,
     TOPK,
@@ -69,17 +68,6 @@ def trees() -> list[tuple[str, list[list[int]]]]:
 
 
 # -- shared helpers ------------------------------------------------------------------------------
-
-
-def _as_int(value, what: str) -> int:
-    """An int (Python or NumPy, not a bool), or fail saying what came back."""
-    if isinstance(value, torch.Tensor):
-        fail(f"{what}: expected a Python int, got a tensor {value!r}: turn it into an int with "
-             "int(...)")
-    assert isinstance(value, (int, np.integer)) and not isinstance(value, bool), (
-        f"{what}: expected an int, got {type(value).__name__} {value!r}"
-        + ("; did you forget `return`?" if value is None else ""))
-    return int(value)
 
 
 def _pair(got, what: str, names: str):
@@ -211,8 +199,10 @@ def _check_mask(got, expected, choices, what) -> None:
          f"{_variant_hint(got, expected, _mask_mistakes(choices, expected))}{_order_note(paths)}")
 
 
-def _check_positions(got, expected, choices, what) -> None:
-    check_tensor(got, f"{what}, position_ids", expected.shape, dtype=torch.int64)
+def _check_per_node(got, expected, choices, what, name, mistakes) -> None:
+    """A per-node vector (position_ids, tree_indices): equal, or fail naming the first node
+    that differs and the known mistake its values match (``mistakes(choices, expected)``)."""
+    check_tensor(got, f"{what}, {name}", expected.shape, dtype=torch.int64)
     if torch.equal(got, expected):
         return
     paths = _node_order(choices)
@@ -222,9 +212,8 @@ def _check_positions(got, expected, choices, what) -> None:
     else:
         shown = (f"{int((got != expected).sum())} of {len(expected)} differ, the first at "
                  f"{_node(paths, i)}: expected {int(expected[i])}, got {int(got[i])}")
-    fail(f"{what}, position_ids: {shown}"
-         f"{_variant_hint(got, expected, _position_mistakes(choices, expected))}"
-         f"{_order_note(paths)}")
+    fail(f"{what}, {name}: {shown}"
+         f"{_variant_hint(got, expected, mistakes(choices, expected))}{_order_note(paths)}")
 
 
 def tree_mask(tree_mask_and_positions) -> None:
@@ -245,7 +234,8 @@ def tree_mask(tree_mask_and_positions) -> None:
             assert torch.equal(bufs.attn_mask, by_hand)  # the worked example is the package's
             assert torch.equal(bufs.position_ids, by_hand_positions)
         _check_mask(got[0], bufs.attn_mask, choices, what)
-        _check_positions(got[1], bufs.position_ids, choices, what)
+        _check_per_node(got[1], bufs.position_ids, choices, what, "position_ids",
+                        _position_mistakes)
 
 
 # -- Exercise 2: tree indices and retrieve indices -----------------------------------------------
@@ -280,22 +270,6 @@ def _retrieve_mistakes(expected: torch.Tensor):
 def _path_of(row: list[int]) -> str:
     last = max(i for i in row if i >= 0) if any(i >= 0 for i in row) else 0
     return f"the path to node {last}"
-
-
-def _check_tree_indices(got, expected, choices, what) -> None:
-    check_tensor(got, f"{what}, tree_indices", expected.shape, dtype=torch.int64)
-    if torch.equal(got, expected):
-        return
-    paths = _node_order(choices)
-    i = int((got != expected).nonzero()[0])
-    if len(expected) <= SHOWN_NODES:
-        shown = f"expected {expected.tolist()}, got {got.tolist()}"
-    else:
-        shown = (f"{int((got != expected).sum())} of {len(expected)} differ, the first at "
-                 f"{_node(paths, i)}: expected {int(expected[i])}, got {int(got[i])}")
-    fail(f"{what}, tree_indices: {shown}"
-         f"{_variant_hint(got, expected, _tree_index_mistakes(choices, expected))}"
-         f"{_order_note(paths)}")
 
 
 def _check_retrieve(got, expected, choices, what) -> None:
@@ -335,7 +309,8 @@ def tree_indices(tree_and_retrieve_indices) -> None:
         if choices is SMALL_TREE:
             assert torch.equal(bufs.tree_indices, by_hand_tree)  # the worked example's
             assert torch.equal(bufs.retrieve_indices, by_hand_retrieve)
-        _check_tree_indices(got[0], bufs.tree_indices, choices, what)
+        _check_per_node(got[0], bufs.tree_indices, choices, what, "tree_indices",
+                        _tree_index_mistakes)
         _check_retrieve(got[1], bufs.retrieve_indices, choices, what)
 
 
@@ -637,7 +612,7 @@ def _acceptance_call(fn, logits, candidates, args, what):
     _unchanged(inputs, [logits, candidates], what,
                "compute new tensors, no in-place operations such as clamp_ or /=")
     got = _pair(got, what, "(best, accept_length)")
-    return _as_int(got[0], f"{what}, best"), _as_int(got[1], f"{what}, accept_length")
+    return as_int(got[0], f"{what}, best"), as_int(got[1], f"{what}, accept_length")
 
 
 def _paths_text(candidates: torch.Tensor) -> str:

@@ -17,6 +17,7 @@ import scipy.stats
 import torch
 
 from tinylm.grading.checks.common import (
+    as_int,
     builds_on,
     call,
     check_number,
@@ -68,23 +69,12 @@ def _ratios(drafts, p, q) -> list[float]:
     return rounded(p[rows, drafts] / q[rows, drafts])
 
 
-def _as_int(value, what: str) -> int:
-    """An int (Python or NumPy, not a bool), or fail saying what came back."""
-    if isinstance(value, torch.Tensor):
-        fail(f"{what}: expected a Python int, got a tensor {value!r}: turn it into an int with "
-             "int(...)")
-    assert isinstance(value, (int, np.integer)) and not isinstance(value, bool), (
-        f"{what}: expected an int, got {type(value).__name__} {value!r}"
-        + ("; did you forget `return`?" if value is None else ""))
-    return int(value)
-
-
 def _as_pair(got, what: str) -> tuple[int, int]:
     """(accepted, token), both ints."""
     assert isinstance(got, (tuple, list)) and len(got) == 2, (
         f"{what}: expected a pair (accepted, token), got {type(got).__name__} {got!r}"
         + ("; did you forget `return`?" if got is None else ""))
-    return _as_int(got[0], f"{what}, accepted"), _as_int(got[1], f"{what}, token")
+    return as_int(got[0], f"{what}, accepted"), as_int(got[1], f"{what}, token")
 
 
 def _seeded(seed: int) -> str:
@@ -127,7 +117,7 @@ def _count_call(count_accepted, drafts, p, q, u, what) -> int:
                hints={IndexError: "There are k + 1 rows of p and k of q: draft i uses row i "
                                   "of both"})
     _unchanged(inputs, [drafts, p, q, u], what)
-    return _as_int(got, what)
+    return as_int(got, what)
 
 
 def _count_hint(got: int, drafts, p, q, u) -> str:
