@@ -33,3 +33,9 @@ def labels(ax, color: str) -> list[str]:
 def texts(ax) -> str:
     """Every text of the axes, one per line."""
     return "\n".join(t.get_text() for t in ax.texts)
+
+
+def by_gid(ax, prefix: str) -> dict:
+    """Every drawn artist (patch, line, text) whose gid starts with ``prefix``, by gid."""
+    artists = list(ax.patches) + list(ax.lines) + list(ax.texts)
+    return {a.get_gid(): a for a in artists if a.get_gid() and a.get_gid().startswith(prefix)}

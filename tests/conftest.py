@@ -24,3 +24,13 @@ def browser() -> Iterator[object]:
     """Debian's Chromium, launched once per test module (see _chromium.py)."""
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def ax():
+    """A fresh matplotlib axes for a diagram test (tests/test_diagrams_*.py), closed after."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)

@@ -18,13 +18,6 @@ WORDS = ["tea", "coffee", "milk", "cup", "of", "a"]
 SENTENCE = ["we", "drank", "a", "cup", "of", "tea", "with", "milk"]
 
 
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
 def test_one_hot_lookup_copies_the_picked_row(ax):
     w = np.round(np.random.default_rng(3).normal(size=(6, 3)), 1)
     embeddings.one_hot_lookup(WORDS, w, picked=1, ax=ax)

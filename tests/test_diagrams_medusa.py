@@ -8,10 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from _diagrams import label_of  # noqa: E402
+from _diagrams import by_gid, label_of  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from tinylm.book.diagrams import medusa as diagrams  # noqa: E402
@@ -33,18 +32,6 @@ TREES = {
         torch.tensor([[0.6, 0.2, 0.1], [0.5, 0.2, 0.1], [0.4, 0.2, 0.1]]), 12),
     "given out of order": [[1, 0], [0, 1], [1], [0], [0, 0]],
 }
-
-
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
-def by_gid(ax, prefix: str) -> dict:
-    return {p.get_gid(): p for p in [*ax.patches, *ax.lines, *ax.texts]
-            if (p.get_gid() or "").startswith(prefix)}
 
 
 def words_for(choices):

@@ -13,13 +13,6 @@ from tinylm.book.diagrams import kit, ngrams  # noqa: E402
 SENTENCE = ["<s>", "<s>", "the", "cat", "sat", "on", "the", "mat", "</s>"]
 
 
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
 def test_sliding_window_marks_context_and_next_word(ax):
     ngrams.sliding_window(SENTENCE, n=3, target=7, ax=ax)
     labels = texts(ax).splitlines()

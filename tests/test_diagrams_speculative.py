@@ -6,10 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from _diagrams import label_of  # noqa: E402
+from _diagrams import by_gid, label_of  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from tinylm.book.diagrams import kit  # noqa: E402
@@ -20,17 +19,6 @@ from tinylm.speculative import Decoding, ModelDrafter, verify_greedy  # noqa: E4
 
 CONTEXT = ["The", "cat", "sat"]
 DRAFT = ["on", "the", "mat", "."]
-
-
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
-def by_gid(ax, prefix: str) -> dict:
-    return {p.get_gid(): p for p in ax.patches if (p.get_gid() or "").startswith(prefix)}
 
 
 def edge(patch) -> str:

@@ -22,13 +22,6 @@ INTEGER = r"-?(0|[1-9][0-9]*)"
 LITERALS = r"(true|false|null)"
 
 
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
 def by_gid(ax, prefix: str) -> dict:
     """Every drawn patch or text whose gid starts with ``prefix``, by gid (a list when several
     share one)."""

@@ -8,24 +8,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from _diagrams import by_gid  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from tinylm import bpe  # noqa: E402
 from tinylm.book.diagrams import kit  # noqa: E402
 from tinylm.book.diagrams import training as diagrams  # noqa: E402
-
-
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
-def by_gid(ax, prefix: str) -> dict:
-    """Every drawn artist (patch, line, text) whose gid starts with ``prefix``, by gid."""
-    artists = list(ax.patches) + list(ax.lines) + list(ax.texts)
-    return {a.get_gid(): a for a in artists if a.get_gid() and a.get_gid().startswith(prefix)}
 
 
 def centre(patch) -> tuple[float, float]:
