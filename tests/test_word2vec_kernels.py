@@ -13,6 +13,8 @@ from tinylm.word2vec_kernels import (
     cbow_update,
     cbow_update_reference,
     chunk_seed,
+    merge_copy,
+    merge_copy_reference,
     noise_guide,
     sgns_pair_update,
     sgns_pair_update_reference,
@@ -128,6 +130,34 @@ def test_train_chunk_equals_reference(sg, subsample):
     assert n < len(ids) if subsample else n == len(ids)
     assert_close(syn0, ref0, "syn0")
     assert_close(syn1neg, ref1, "syn1neg")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), V=st.integers(1, 20), d=st.integers(1, 40))
+def test_merge_copy_equals_reference(seed, V, d):
+    rng = np.random.default_rng(seed)
+    shared, copy, start = (rng.standard_normal((V, d)).astype(np.float32) for _ in range(3))
+    want = [m.copy() for m in (shared, copy, start)]
+    merge_copy_reference(*want)
+    merge_copy(shared, copy, start)
+    for got, ref, name in zip((shared, copy, start), want, ("shared", "copy", "start"),
+                              strict=True):
+        np.testing.assert_array_equal(got, ref, err_msg=name)
+
+
+def test_merge_copy_keeps_both_workers_changes():
+    # two workers start from the shared zeros; A adds 1 to row 0, B adds 2 to rows 0 and 1
+    shared = np.zeros((2, 3), np.float32)
+    a_copy, a_start = shared.copy(), shared.copy()
+    b_copy, b_start = shared.copy(), shared.copy()
+    a_copy[0] += 1.0
+    b_copy[:2] += 2.0
+    merge_copy(shared, a_copy, a_start)
+    merge_copy(shared, b_copy, b_start)
+    np.testing.assert_array_equal(shared, [[3, 3, 3], [2, 2, 2]])
+    np.testing.assert_array_equal(b_copy, shared)  # B continues with A's change too
+    np.testing.assert_array_equal(b_start, shared)
+    np.testing.assert_array_equal(a_copy, [[1, 1, 1], [0, 0, 0]])  # A sees B's at its next merge
 
 
 def test_chunk_seeds_differ_and_fit_48_bits():

@@ -33,10 +33,15 @@ negative samples (a draw below ``cum_table[-1]``, looked up by binary search in 
 ``noise_guide`` narrows the search first, the one liberty we take for speed: same answers, one or
 two steps instead of fourteen, and the search was half the running time).
 
+With several workers, each trains its own copy of the two matrices and, after every chunk, adds
+what the chunk changed to the shared matrices and takes theirs in return (``merge_copy``): the
+cores never write the same memory while they train (see ``tinylm.embeddings.Word2Vec``).
+
 Fast versions (Numba)          Plain references (NumPy, same results up to float32 rounding)
 ``sgns_pair_update``           ``sgns_pair_update_reference``
 ``cbow_update``                ``cbow_update_reference``
 ``train_chunk``                (``train_chunk_reference`` for tiny inputs: the same loops in Python)
+``merge_copy``                 ``merge_copy_reference`` (the same results exactly)
 """
 
 from __future__ import annotations
@@ -211,8 +216,9 @@ def _draw_negatives(negatives, cum_table, guide, shift, state):
 @njit(cache=True, nogil=True, fastmath=True)
 def train_chunk(syn0, syn1neg, ids, starts, sample_int, cum_table, guide, shift, sg, window,
                 negative, cbow_mean, alpha, seed, subsample, compute_loss):
-    """Train on a chunk of sentences, updating syn0 and syn1neg in place (Hogwild: several
-    threads may run this on different chunks of the same matrices at once).
+    """Train on a chunk of sentences, updating syn0 and syn1neg in place. Several threads may
+    run this at once on different chunks (it releases the GIL), each on its own copies of the
+    matrices (``merge_copy``).
 
     ids:        (n,) int32 vocabulary ids of the chunk's words, unknown words already removed
     starts:     (n_sentences + 1,) int64 offsets: sentence s is ids[starts[s]:starts[s+1]]
@@ -271,6 +277,26 @@ def train_chunk(syn0, syn1neg, ids, starts, sample_int, cum_table, guide, shift,
                 loss += cbow_update(syn0, syn1neg, context[:c], sentence[i], negatives, alpha,
                                     cbow_mean, neu1, work, compute_loss)
     return trained, loss
+
+
+@njit(cache=True, nogil=True)
+def merge_copy(shared, copy, start):
+    """Hand one worker's changes to the shared matrix and take the other workers' in return:
+    ``shared += copy - start``, then ``copy`` and ``start`` both become the new ``shared``.
+
+    shared: (V, d) float32, the matrix every worker merges into (one at a time: hold a lock)
+    copy:   (V, d) float32, the worker's own copy, trained since its last merge
+    start:  (V, d) float32, what ``copy`` held at its last merge
+
+    One pass instead of NumPy's four, and no fastmath: the sum is the reference's to the bit.
+    """
+    V, d = shared.shape
+    for i in range(V):
+        for a in range(d):
+            x = shared[i, a] + (copy[i, a] - start[i, a])
+            shared[i, a] = x
+            copy[i, a] = x
+            start[i, a] = x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,3 +379,10 @@ def train_chunk_reference(syn0, syn1neg, ids, starts, sample_int, cum_table, sg,
                 cbow_update_reference(syn0, syn1neg, neighbours, centre, noise_words(), alpha,
                                       cbow_mean)
     return trained
+
+
+def merge_copy_reference(shared, copy, start):
+    """``merge_copy`` in NumPy: the worker's change (copy - start) added to the shared matrix."""
+    shared += copy - start
+    copy[...] = shared
+    start[...] = shared
