@@ -12,10 +12,10 @@
 
 import functools
 import itertools
-import random
 
 import pytest
 import torch
+from test_medusa import SMALL_TREE, random_tree  # the same trees as the oracle tests
 
 from tinylm import zoo
 from tinylm.generation import generate
@@ -34,18 +34,6 @@ from tinylm.medusa import (
 from tinylm.zoo.medusa_heads import evaluate_heads
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
-
-SMALL_TREE = [[0], [1], [0, 0], [0, 1], [1, 0], [0, 0, 0]]
-
-
-def random_tree(seed: int, size: int, depth: int = 4) -> list[list[int]]:
-    rng = random.Random(seed)
-    paths = set()
-    while len(paths) < size:
-        parent = rng.choice([()] + [p for p in paths if len(p) < depth])
-        paths.add(parent + (rng.randrange(TOPK),))
-    return [list(p) for p in paths]
-
 
 TREES = [SMALL_TREE, MC_SIM_7B_63, [[0], [0, 0], [0, 0, 0], [0, 0, 0, 0]]] + \
     [random_tree(seed, size) for seed, size in ((0, 5), (1, 17), (2, 40))]
