@@ -224,19 +224,24 @@ def test_medusa2_loss_is_the_models_loss_plus_the_weighted_heads_loss():
     assert [round(x, 4) for x in per_head] == pytest.approx(
         [F.cross_entropy(head_logits[k, :, :8 - k - 1].reshape(-1, VOCAB_SIZE),
                          batch[:, k + 2:].reshape(-1)).item() for k in range(2)], rel=1e-3)
+    alone, own_alone, _ = medusa_heads.medusa2_loss(model, heads, batch, heads_weight=1.0,
+                                                    own_weight=0.0)
+    assert own_alone == pytest.approx(own, rel=1e-6)  # still reported
+    assert alone.item() == pytest.approx(by_hand_heads.item(), rel=1e-5)
     total.backward()  # both the backbone and the heads get gradients
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     assert all(p.grad is not None for p in heads.parameters())
 
 
-@pytest.mark.parametrize("heads_weight", [0.2, 0.0])
-def test_medusa2_trains_backbone_and_heads_reproducibly(heads_weight):
+@pytest.mark.parametrize("own_weight, heads_weight", [(1.0, 0.2), (0.0, 1.0)])
+def test_medusa2_trains_backbone_and_heads_reproducibly(own_weight, heads_weight):
     def run():
         model = tiny_model()
         heads = MedusaHeads.from_model(model, num_heads=2, seed=0)
         before = [p.clone() for p in model.parameters()], [p.clone() for p in heads.parameters()]
         history = medusa_heads.train_medusa2(model, heads, steps=3, batch_size=2, seq_len=16,
-                                             heads_weight=heads_weight, max_documents=40,
+                                             heads_weight=heads_weight,
+                                             own_weight=own_weight, max_documents=40,
                                              progress=False)
         return model, heads, before, history
 

@@ -195,29 +195,31 @@ def evaluate_heads(model, heads: MedusaHeads, windows_: torch.Tensor, head_decay
 
 
 def medusa2_loss(model, heads: MedusaHeads, windows_: torch.Tensor, head_decay: float = 0.8,
-                 heads_weight: float = 0.2) -> tuple[torch.Tensor, float, list[float]]:
+                 heads_weight: float = 0.2, own_weight: float = 1.0
+                 ) -> tuple[torch.Tensor, float, list[float]]:
     """Medusa-2's objective: the model's own next-token loss plus ``heads_weight`` (the paper's
     lambda_0) times Medusa-1's heads loss, both through the backbone (not frozen).
 
-    The model's own loss is the anchor: without it, gradients from the heads would move the
-    backbone wherever the heads guess best and the model's own next token would get worse.
-    Returns the total (to back-propagate), the model's own loss and each head's loss.
+    The model's own loss is the anchor: without it (``own_weight=0``, the cautionary run),
+    gradients from the heads move the backbone wherever the heads guess best and the model's
+    own next token gets worse. Returns the total (to back-propagate), the model's own loss and
+    each head's loss.
     """
     hidden = model.hidden_states(windows_[:, :-1])  # (batch, seq, dim), with gradients
     own = F.cross_entropy(model.output(hidden).flatten(0, 1), windows_[:, 1:].flatten())
     heads_loss, per_head = medusa_loss(heads(hidden), windows_, head_decay)
-    return own + heads_weight * heads_loss, own.item(), per_head
+    return own_weight * own + heads_weight * heads_loss, own.item(), per_head
 
 
 def train_medusa2(model, heads: MedusaHeads, steps: int = 30, batch_size: int = 8,
                   seq_len: int = 64, backbone_lr: float = 3e-4, heads_lr: float = 1e-3,
-                  heads_weight: float = 0.2, head_decay: float = 0.8, seed: int = 0,
-                  max_documents: int | None = 2000, progress: bool = True) -> dict:
+                  heads_weight: float = 0.2, own_weight: float = 1.0, head_decay: float = 0.8,
+                  seed: int = 0, max_documents: int | None = 2000, progress: bool = True) -> dict:
     """A short Medusa-2 run, in place: ``model`` and ``heads`` trained together on the course
     corpus with ``medusa2_loss``, the backbone at a smaller learning rate than the heads (the
     paper's differential learning rates; it also starts from trained Medusa-1 heads, its
-    warm-up). ``heads_weight=0`` with a trainable backbone is the cautionary run: the heads'
-    loss alone. Returns per step ``own_loss`` (the model's) and ``head_losses``.
+    warm-up). ``own_weight=0`` is the cautionary run: the heads' loss alone through an
+    unfrozen backbone. Returns per step ``own_loss`` (the model's) and ``head_losses``.
     Pass copies (``copy.deepcopy``) to keep the zoo's model and heads as they were.
     """
     from tqdm.auto import tqdm
@@ -226,22 +228,14 @@ def train_medusa2(model, heads: MedusaHeads, steps: int = 30, batch_size: int = 
     heads.train().requires_grad_(True)
     stream, _ = token_stream("train", seed=seed, max_documents=max_documents)
     batches = shuffled_batches(windows(stream, seq_len), batch_size, seed=seed)
-    groups = [{"params": [p for p in model.parameters()], "lr": backbone_lr},
-              {"params": [p for p in heads.parameters()], "lr": heads_lr}]
+    groups = [{"params": list(model.parameters()), "lr": backbone_lr},
+              {"params": list(heads.parameters()), "lr": heads_lr}]
     optimizer = torch.optim.AdamW(groups, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=0.0)
     own_history, head_history = [], []
     for _ in tqdm(range(steps), desc="Medusa-2", disable=not progress, unit="step"):
         optimizer.zero_grad(set_to_none=True)
-        if heads_weight > 0:
-            loss, own, per_head = medusa2_loss(model, heads, next(batches), head_decay,
-                                               heads_weight)
-        else:  # the heads' loss alone, through an unfrozen backbone
-            batch = next(batches)
-            hidden = model.hidden_states(batch[:, :-1])
-            loss, per_head = medusa_loss(heads(hidden), batch, head_decay)
-            with torch.no_grad():
-                own = F.cross_entropy(model.output(hidden).flatten(0, 1),
-                                      batch[:, 1:].flatten()).item()
+        loss, own, per_head = medusa2_loss(model, heads, next(batches), head_decay,
+                                           heads_weight, own_weight)
         loss.backward()
         clip_grad_norm([*model.parameters(), *heads.parameters()], 1.0)
         optimizer.step()
