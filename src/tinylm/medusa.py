@@ -456,6 +456,13 @@ def generate_candidates(logits: torch.Tensor, head_logits: torch.Tensor, bufs: M
     return tree_tokens, candidates
 
 
+def typical_threshold(p: torch.Tensor, epsilon: float, alpha: float) -> torch.Tensor:
+    """Typical acceptance's bar, min(epsilon, alpha * exp(-H(p))), for each distribution p over
+    the last axis (..., vocab) -> (...): the flatter p, the lower the bar."""
+    entropy = -(p * torch.log(p + 1e-5)).sum(dim=-1)  # the paper's code adds 1e-5 too
+    return torch.minimum(torch.full_like(entropy, epsilon), alpha * torch.exp(-entropy))
+
+
 def evaluate_posterior(logits: torch.Tensor, candidates: torch.Tensor, temperature: float = 0.0,
                        posterior_threshold: float = 0.09, posterior_alpha: float = 0.3):
     """Pick the path to keep: (best path's row, candidates accepted on it beyond the root).
@@ -476,10 +483,8 @@ def evaluate_posterior(logits: torch.Tensor, candidates: torch.Tensor, temperatu
     else:
         p = torch.softmax(judge / temperature, dim=-1)  # (paths, depth, vocab)
         p_candidate = p.gather(-1, following.clamp(min=0)[..., None])[..., 0]  # (paths, depth)
-        entropy = -(p * torch.log(p + 1e-5)).sum(dim=-1)  # the paper's code adds 1e-5 too
-        threshold = torch.minimum(torch.full_like(entropy, posterior_threshold),
-                                  posterior_alpha * torch.exp(-entropy))
-        accepted = (p_candidate > threshold) & real
+        accepted = (p_candidate > typical_threshold(p, posterior_threshold, posterior_alpha)) \
+            & real
     return _longest_path(accepted, None if temperature == 0 else p_candidate)
 
 
@@ -518,10 +523,7 @@ def evaluate_tree(node_logits: torch.Tensor, tree_tokens: torch.Tensor, bufs: Me
         judge = node_logits[parents]  # (N, vocab) what the model predicts before node i
         p = torch.softmax(judge / temperature, dim=-1)  # (N, vocab)
         p_token = p.gather(-1, token[:, None])[:, 0]  # (N,)
-        entropy = -(p * torch.log(p + 1e-5)).sum(dim=-1)
-        threshold = torch.minimum(torch.full_like(entropy, posterior_threshold),
-                                  posterior_alpha * torch.exp(-entropy))
-        ok = p_token > threshold
+        ok = p_token > typical_threshold(p, posterior_threshold, posterior_alpha)
     following = bufs.retrieve_indices[:, 1:]  # (paths, depth) node ids, -1 padding
     real = following >= 0
     on_paths = (following - 1).clamp(min=0)  # node i's verdict is ok[i - 1]
