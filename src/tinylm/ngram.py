@@ -318,11 +318,11 @@ class NGramLM:
         def as_context(keys: np.ndarray, m: int) -> np.ndarray:
             """log b of n-gram ``keys`` as contexts of level m (0 where not one)."""
             logb = np.zeros(len(keys))
-            if m < self.order and len(self._levels[m].ctx_keys):
+            if m < self.order:
                 level = self._levels[m]
-                idx = np.minimum(np.searchsorted(level.ctx_keys, keys), len(level.ctx_keys) - 1)
-                hit = level.ctx_keys[idx] == keys
-                logb[hit] = np.log(d * level.types[idx[hit]] / level.totals[idx[hit]])
+                total, types = _find(level.ctx_keys, keys, level.totals, level.types)
+                seen = total > 0
+                logb[seen] = np.log(d * types[seen] / total[seen])
             return logb
 
         levels = []
